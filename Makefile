@@ -1,0 +1,51 @@
+# leadqual: the two commands (make run, make test) and their helpers.
+# Every install step lives here, so a fresh machine needs only Python 3.11.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+LEADS ?= 100000
+
+.PHONY: run test lint format bench clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(RUN_STAMP)
+
+## make run: set up, migrate, load demo data and rules when empty, start web + worker.
+run: $(RUN_STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py runembedded
+
+## make test: set up, lint, run every test (PostgreSQL/Redis ones when DATABASE_URL/REDIS_URL are set).
+test: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## make bench: every benchmark under bench/ on PostgreSQL and Redis (LEADS=1000000 for the full run).
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench --leads $(LEADS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,7 @@
+"""URLs of the REST API, version 1 (each app contributes its routes)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("scoring.api_urls")),
+]

@@ -1,0 +1,1 @@
+"""Companies, leads, BANT qualification, engagement events and teams."""

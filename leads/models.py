@@ -1,0 +1,387 @@
+"""Leads, companies, teams, BANT qualification and engagement events: data and invariants."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+from phonenumber_field.modelfields import PhoneNumberField
+from simple_history.models import HistoricalRecords
+
+
+class Team(models.Model):
+    """A sales team and the territory (countries and regions) it covers."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    countries = CountryField(_("countries"), multiple=True, blank=True)
+    regions = models.JSONField(
+        _("regions"), default=list, blank=True, help_text=_("Region names within the countries, e.g. Bavaria.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's place in one sales team (a rep belongs to exactly one team)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership", verbose_name=_("user")
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("team"))
+
+    class Meta:
+        verbose_name = _("team membership")
+        verbose_name_plural = _("team memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.team}"
+
+
+class Industry(models.TextChoices):
+    SOFTWARE = "software", _("Software and IT")
+    MANUFACTURING = "manufacturing", _("Manufacturing")
+    FINANCE = "finance", _("Finance and insurance")
+    HEALTHCARE = "healthcare", _("Healthcare")
+    RETAIL = "retail", _("Retail and e-commerce")
+    EDUCATION = "education", _("Education")
+    LOGISTICS = "logistics", _("Transport and logistics")
+    ENERGY = "energy", _("Energy and utilities")
+    TELECOM = "telecom", _("Telecommunications")
+    MEDIA = "media", _("Media and marketing")
+    PROFESSIONAL_SERVICES = "professional_services", _("Professional services")
+    PUBLIC_SECTOR = "public_sector", _("Public sector")
+    REAL_ESTATE = "real_estate", _("Real estate and construction")
+    HOSPITALITY = "hospitality", _("Hospitality and travel")
+    OTHER = "other", _("Other")
+
+
+class Company(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    domain = models.CharField(
+        _("website domain"),
+        max_length=253,
+        blank=True,
+        db_index=True,
+        help_text=_("Normalised: lower case, without scheme, www. or path."),
+    )
+    industry = models.CharField(_("industry"), max_length=32, choices=Industry.choices, blank=True)
+    industry_other = models.CharField(_("other industry"), max_length=120, blank=True)
+    employee_count = models.PositiveIntegerField(_("employees"), null=True, blank=True)
+    annual_revenue = models.DecimalField(
+        _("annual revenue"), max_digits=18, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    revenue_currency = models.CharField(_("revenue currency"), max_length=3, default="EUR", blank=True)
+    country = CountryField(_("country"), blank=True)
+    region = models.CharField(_("region"), max_length=120, blank=True)
+    served_by_competitor = models.BooleanField(_("already served by a competitor"), default=False)
+    competitor_name = models.CharField(_("competitor"), max_length=120, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+        ordering = ["name"]
+        indexes = [models.Index(Lower("name"), name="company_name_lower_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(annual_revenue__isnull=True) | Q(annual_revenue__gte=0),
+                name="company_revenue_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadSource(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    WEBINAR = "webinar", _("Webinar")
+    PPC = "ppc", _("PPC")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    COLD_EMAIL = "cold_email", _("Cold email")
+    REFERRAL = "referral", _("Referral")
+    EVENT = "event", _("Event")
+    IMPORT = "import", _("Import")
+    PARTNER = "partner", _("Partner")
+    OTHER = "other", _("Other")
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", _("New")
+    WORKING = "working", _("Working")
+    QUALIFIED = "qualified", _("Qualified")
+    NURTURING = "nurturing", _("Nurturing")
+    DISQUALIFIED = "disqualified", _("Disqualified")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+#: Statuses that need a reason (why the lead was lost or disqualified).
+STATUSES_NEEDING_REASON = (LeadStatus.LOST, LeadStatus.DISQUALIFIED)
+#: Statuses in which a lead is closed: no more selling to it.
+CLOSED_STATUSES = (LeadStatus.WON, LeadStatus.LOST, LeadStatus.DISQUALIFIED)
+
+
+class Lead(models.Model):
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    email = models.EmailField(_("email"), max_length=254)
+    phone = PhoneNumberField(_("phone"), blank=True)
+    job_title = models.CharField(_("job title"), max_length=200, blank=True)
+    company = models.ForeignKey(
+        Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads", verbose_name=_("company")
+    )
+    source = models.CharField(_("source"), max_length=20, choices=LeadSource.choices, default=LeadSource.OTHER)
+    campaign = models.CharField(_("campaign"), max_length=200, blank=True)
+    utm_source = models.CharField(_("UTM source"), max_length=200, blank=True)
+    utm_medium = models.CharField(_("UTM medium"), max_length=200, blank=True)
+    utm_campaign = models.CharField(_("UTM campaign"), max_length=200, blank=True)
+    utm_term = models.CharField(_("UTM term"), max_length=200, blank=True)
+    utm_content = models.CharField(_("UTM content"), max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_leads",
+        verbose_name=_("owner"),
+        help_text=_("Empty: the lead is in its team's pool."),
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads", verbose_name=_("team")
+    )
+    status = models.CharField(_("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    status_reason = models.CharField(
+        _("reason"), max_length=300, blank=True, help_text=_("Why the lead was lost or disqualified.")
+    )
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    consent_recorded_at = models.DateTimeField(_("consent recorded at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Increases on every change of the lead, its qualification or its events;
+    # a score remembers the version it was computed from.
+    version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="lead_email_unique_ci",
+                violation_error_message=_("A lead with this email already exists."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=STATUSES_NEEDING_REASON) | ~Q(status_reason=""),
+                name="lead_reason_for_lost_or_disqualified",
+                violation_error_message=_("Give a reason when a lead is lost or disqualified."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "status"], name="lead_owner_status_idx"),
+            models.Index(fields=["team", "owner"], name="lead_team_owner_idx"),
+            models.Index(fields=["source"], name="lead_source_idx"),
+            models.Index(fields=["status"], name="lead_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class BudgetStatus(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    NONE = "none", _("No budget")
+    PLANNED = "planned", _("Planned")
+    APPROVED = "approved", _("Approved")
+
+
+class AuthorityLevel(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    INTERMEDIARY = "intermediary", _("Intermediary")
+    INFLUENCER = "influencer", _("Influencer")
+    DECISION_MAKER = "decision_maker", _("Decision maker")
+
+
+class NeedLevel(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    NONE = "none", _("No need")
+    WEAK = "weak", _("Weak")
+    CLEAR = "clear", _("Clear")
+
+
+class TimingWindow(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    OVER_12_MONTHS = "over_12m", _("Over 12 months")
+    MONTHS_6_12 = "6_12m", _("6-12 months")
+    MONTHS_3_6 = "3_6m", _("3-6 months")
+    UNDER_3_MONTHS = "under_3m", _("Under 3 months")
+
+
+# What counts as "met" for each BANT criterion. The count is stored as a
+# generated column so SQL (bulk scoring, filters) and Python read the same value.
+BANT_MET_VALUES = {
+    "budget": (BudgetStatus.PLANNED, BudgetStatus.APPROVED),
+    "authority": (AuthorityLevel.DECISION_MAKER,),
+    "need": (NeedLevel.CLEAR,),
+    "timing": (TimingWindow.UNDER_3_MONTHS, TimingWindow.MONTHS_3_6),
+}
+
+
+def bant_met_expression() -> models.Expression:
+    """SQL expression counting the BANT criteria met (0-4)."""
+    terms = [
+        models.Case(
+            models.When(**{f"{field}__in": list(values)}, then=models.Value(1)),
+            default=models.Value(0),
+            output_field=models.SmallIntegerField(),
+        )
+        for field, values in BANT_MET_VALUES.items()
+    ]
+    expression = terms[0]
+    for term in terms[1:]:
+        expression = expression + term
+    return expression
+
+
+class Qualification(models.Model):
+    """The BANT answers for one lead; each answer keeps notes, who recorded it and when."""
+
+    lead = models.OneToOneField(
+        Lead, on_delete=models.CASCADE, primary_key=True, related_name="qualification", verbose_name=_("lead")
+    )
+
+    budget = models.CharField(_("budget"), max_length=20, choices=BudgetStatus.choices, default=BudgetStatus.UNKNOWN)
+    budget_amount = models.DecimalField(
+        _("budget amount"), max_digits=18, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    budget_currency = models.CharField(_("budget currency"), max_length=3, default="EUR", blank=True)
+    budget_notes = models.TextField(_("budget notes"), blank=True)
+    budget_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    budget_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    authority = models.CharField(
+        _("authority"), max_length=20, choices=AuthorityLevel.choices, default=AuthorityLevel.UNKNOWN
+    )
+    decision_maker = models.CharField(
+        _("real decision maker"),
+        max_length=200,
+        blank=True,
+        help_text=_("Who decides, when the contact does not."),
+    )
+    authority_notes = models.TextField(_("authority notes"), blank=True)
+    authority_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    authority_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    need = models.CharField(_("need"), max_length=20, choices=NeedLevel.choices, default=NeedLevel.UNKNOWN)
+    need_pain = models.TextField(_("pain, in the lead's words"), blank=True)
+    need_notes = models.TextField(_("need notes"), blank=True)
+    need_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    need_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    timing = models.CharField(_("timing"), max_length=20, choices=TimingWindow.choices, default=TimingWindow.UNKNOWN)
+    decision_date = models.DateField(_("decision date"), null=True, blank=True)
+    timing_notes = models.TextField(_("timing notes"), blank=True)
+    timing_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    timing_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    bant_met = models.GeneratedField(
+        expression=bant_met_expression(),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+        verbose_name=_("BANT criteria met"),
+    )
+
+    history = HistoricalRecords(excluded_fields=["bant_met"])
+
+    class Meta:
+        verbose_name = _("qualification")
+        verbose_name_plural = _("qualifications")
+        indexes = [models.Index(fields=["bant_met"], name="qualification_bant_met_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(budget_amount__isnull=True) | Q(budget_amount__gte=0),
+                name="qualification_budget_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Qualification of %(lead)s") % {"lead": self.lead_id})
+
+    def count_met(self) -> int:
+        """The BANT met count from the in-memory answers (equals the generated column once saved)."""
+        return sum(getattr(self, field) in values for field, values in BANT_MET_VALUES.items())
+
+
+class EventKind(models.TextChoices):
+    EMAIL_OPEN = "email_open", _("Email opened")
+    EMAIL_CLICK = "email_click", _("Email link clicked")
+    WEBINAR_REGISTERED = "webinar_registered", _("Webinar registered")
+    WEBINAR_ATTENDED = "webinar_attended", _("Webinar attended")
+    FORM_SUBMITTED = "form_submitted", _("Form submitted")
+    PAGE_VISIT = "page_visit", _("Page visit")
+    CONTENT_DOWNLOAD = "content_download", _("Content downloaded")
+    CALL = "call", _("Call")
+    MEETING = "meeting", _("Meeting")
+    DEMO_REQUESTED = "demo_requested", _("Demo requested")
+
+
+class EngagementEvent(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", verbose_name=_("lead"))
+    kind = models.CharField(_("kind"), max_length=32, choices=EventKind.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    client_event_id = models.CharField(  # noqa: DJ001 -- NULL, not "", so the partial unique index ignores it
+        _("client event id"),
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text=_("Set by the sender; a retried delivery with the same id is stored once."),
+    )
+    created_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("engagement event")
+        verbose_name_plural = _("engagement events")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["lead", "kind", "occurred_at"], name="event_lead_kind_time_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_event_id"],
+                condition=Q(client_event_id__isnull=False),
+                name="event_client_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"

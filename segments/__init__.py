@@ -1,0 +1,1 @@
+"""Segments, routing, pipelines and stages, nurture queues, assignment and exports."""
