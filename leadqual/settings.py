@@ -257,3 +257,15 @@ LOGGING = {
 # Countries/regions a phone number without a country code is read in, when the
 # lead's company gives no country.
 LEADQUAL_DEFAULT_PHONE_REGION = env.str("LEADQUAL_DEFAULT_PHONE_REGION", default="US")
+
+# Periodic work (django-celery-beat installs these in its database schedule).
+CELERY_BEAT_SCHEDULE = {
+    # The safety net: rescore any lead whose score is missing or older than the
+    # lead; resume a bulk job whose worker died.
+    "scoring-sweep-stale": {
+        "task": "scoring.sweep_stale_scores",
+        "schedule": env.float("SCORING_SWEEP_SECONDS", default=60.0),
+    },
+    # Engagement windows move every day: re-evaluate everyone so points decay.
+    "scoring-daily-decay": {"task": "scoring.apply_decay", "schedule": 24 * 3600.0},
+}

@@ -182,6 +182,7 @@ def celery_queue(require_postgres, require_redis) -> Iterator[str]:
     from leadqual.celery import app
 
     queue = f"test-{uuid.uuid4().hex[:10]}"
+    app.conf.task_always_eager = False
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     app.amqp.queues.select_add(queue)

@@ -1,0 +1,164 @@
+"""Compile a rule set into Django expressions over the Lead table: the SQL twin of the engine.
+
+Every value from a rule reaches the database as a query parameter; the SQL
+text comes only from registered attributes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Lower
+from django.db.models.lookups import (
+    Contains,
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+)
+
+from .attributes import AttrType, Op, get_attribute, typed
+from .engine import CATEGORIES, RuleSet, RuleSpec, days_window
+
+
+def _not(condition: Any) -> Q:
+    return ~Q(condition)
+
+
+def condition_for(rule: RuleSpec, now: datetime) -> Q | Any:
+    """A boolean SQL condition equivalent to ``engine.matches(rule, ·, now)``."""
+    attribute = get_attribute(rule.attribute)
+    op = Op(rule.operator)
+    value = typed(attribute, rule.value)
+    if attribute.moment_sql is not None:
+        moment = attribute.moment_sql()
+        if op == Op.IS_EMPTY:
+            return IsNull(moment, True)
+        if op == Op.IS_NOT_EMPTY:
+            return IsNull(moment, False)
+        if op == Op.NE:
+            low, high = days_window(Op.EQ, value, now)
+            return Q(IsNull(moment, False)) & (Q(LessThanOrEqual(moment, low)) | Q(GreaterThan(moment, high)))
+        low, high = days_window(op, value, now)
+        condition = Q(IsNull(moment, False))
+        if low is not None:
+            condition &= Q(GreaterThan(moment, low))
+        if high is not None:
+            condition &= Q(LessThanOrEqual(moment, high))
+        return condition
+
+    expr = attribute.sql(now, rule.window_days)  # type: ignore[misc]
+    if attribute.type == AttrType.TEXT:
+        expr = Lower(expr)
+    if op == Op.IS_EMPTY:
+        if attribute.type in (AttrType.TEXT, AttrType.CHOICE):
+            return Q(IsNull(expr, True)) | Q(Exact(expr, Value("")))
+        return IsNull(expr, True)
+    if op == Op.IS_NOT_EMPTY:
+        if attribute.type in (AttrType.TEXT, AttrType.CHOICE):
+            return Q(IsNull(expr, False)) & _not(Exact(expr, Value("")))
+        return IsNull(expr, False)
+    present = Q(IsNull(expr, False))
+    if op == Op.EQ:
+        return present & Q(Exact(expr, value))
+    if op == Op.NE:
+        return present & _not(Exact(expr, value))
+    if op == Op.IN:
+        return present & Q(In(expr, list(value)))
+    if op == Op.NOT_IN:
+        return present & _not(In(expr, list(value)))
+    if op == Op.CONTAINS:
+        return present & Q(Contains(expr, value))
+    if op == Op.GT:
+        return present & Q(GreaterThan(expr, value))
+    if op == Op.GTE:
+        return present & Q(GreaterThanOrEqual(expr, value))
+    if op == Op.LT:
+        return present & Q(LessThan(expr, value))
+    if op == Op.LTE:
+        return present & Q(LessThanOrEqual(expr, value))
+    if op == Op.BETWEEN:
+        return present & Q(GreaterThanOrEqual(expr, value[0])) & Q(LessThanOrEqual(expr, value[1]))
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def rule_flags(rules: RuleSet, now: datetime) -> dict[str, models.Expression]:
+    """One 0/1 column per rule (``r_0``, ``r_1``, ...): each condition is evaluated once per row."""
+    return {
+        f"r_{i}": models.Case(
+            models.When(condition_for(rule, now), then=Value(1)),
+            default=Value(0),
+            output_field=models.IntegerField(),
+        )
+        for i, rule in enumerate(rules.rules)
+    }
+
+
+def score_select(rules: RuleSet, now: datetime, leads: models.QuerySet) -> tuple[str, list[Any]]:
+    """SQL selecting (id, version, fit, engagement, qualification, total, band, fired) for ``leads``.
+
+    The innermost query is Django's (the registered attributes' expressions);
+    the outer layers add up points, clamp the parts, pick the band and list the
+    fired rule ids. Only generated aliases reach the SQL text; every number and
+    name is a parameter.
+    """
+    flags = rule_flags(rules, now)
+    inner = leads.order_by().annotate(**flags).values_list("id", "version", *flags)
+    inner_sql, inner_params = inner.query.sql_with_params()
+    params: list[Any] = []
+
+    raw_cols = []
+    for category in CATEGORIES:
+        terms = ["0"]
+        for i, rule in enumerate(rules.rules):
+            if rule.category == category:
+                terms.append(f"r_{i} * %s")
+                params.append(rule.points)
+        raw_cols.append(f"({' + '.join(terms)}) AS raw_{category}")
+    fired_terms = ["%s"]
+    params_fired: list[Any] = [","]
+    for i, rule in enumerate(rules.rules):
+        fired_terms.append(f"(CASE WHEN r_{i} = 1 THEN %s ELSE '' END)")
+        params_fired.append(f"{rule.id},")
+    level2 = (
+        f"SELECT id, version, {', '.join(raw_cols)}, ({' || '.join(fired_terms)}) AS fired "  # noqa: S608 -- aliases only
+        f"FROM ({inner_sql}) l1"
+    )
+    params = [*params, *params_fired, *inner_params]
+
+    clamp_cols = []
+    clamp_params: list[Any] = []
+    for category in CATEGORIES:
+        cap = rules.caps.get(category)
+        if cap is None:
+            clamp_cols.append(f"raw_{category} AS {category}")
+        else:
+            clamp_cols.append(
+                f"(CASE WHEN raw_{category} < %s THEN %s WHEN raw_{category} > %s THEN %s "
+                f"ELSE raw_{category} END) AS {category}"
+            )
+            clamp_params += [cap.minimum, cap.minimum, cap.maximum, cap.maximum]
+    level3 = f"SELECT id, version, {', '.join(clamp_cols)}, fired FROM ({level2}) l2"  # noqa: S608 -- aliases only
+    params = clamp_params + params
+
+    total = " + ".join(CATEGORIES)
+    level4 = f"SELECT id, version, {', '.join(CATEGORIES)}, ({total}) AS total, fired FROM ({level3}) l3"  # noqa: S608
+
+    band_sql = "''"
+    band_params: list[Any] = []
+    bands = rules.bands_desc()
+    if bands:
+        band_sql = "CASE " + " ".join("WHEN total >= %s THEN %s" for _b in bands) + " ELSE '' END"
+        for band in bands:
+            band_params += [band.min_score, band.name]
+    final = (
+        f"SELECT id, version, {', '.join(CATEGORIES)}, total, ({band_sql}) AS band, fired "  # noqa: S608
+        f"FROM ({level4}) l4"
+    )
+    return final, band_params + params

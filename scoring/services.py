@@ -1,0 +1,474 @@
+"""The only writers of rules, rules versions, lead scores, score history and rescore jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Max, Min, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from leads.models import Lead
+
+from . import compiler
+from .attributes import get_attribute
+from .engine import BandSpec, CategoryCap, RuleSet, RuleSpec, ScoreResult, evaluate
+from .models import (
+    CategoryCapSetting,
+    JobState,
+    LeadScore,
+    PointRule,
+    RescoreJob,
+    RulesVersion,
+    ScoreBand,
+    ScoreChangeReason,
+    ScoreHistory,
+)
+from .selectors import get_current_rules_version, get_lead_snapshot
+
+logger = logging.getLogger(__name__)
+User = AbstractBaseUser
+
+RULE_FIELDS = frozenset(
+    {"name", "attribute", "operator", "value", "window_days", "points", "category", "active", "notes"}
+)
+DEFAULT_CHUNK_SIZE = 20_000
+
+
+# --- rules -----------------------------------------------------------------------------
+
+
+def validate_rule_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a rule's attribute, operator, value and window; return the cleaned data."""
+    unknown = sorted(set(data) - RULE_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("This field cannot be written.") for name in unknown})
+    cleaned = dict(data)
+    errors: dict[str, Any] = {}
+    try:
+        attribute = get_attribute(str(data.get("attribute", "")))
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict) from None
+    try:
+        cleaned["value"] = attribute.parse_value(str(data.get("operator", "")), data.get("value"))
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    except ValueError:
+        errors["operator"] = [_("Choose an operator.")]
+    window = data.get("window_days")
+    if attribute.needs_window:
+        if window in (None, ""):
+            errors["window_days"] = [_("Engagement counts need a window, e.g. 30 days.")]
+    elif window not in (None, ""):
+        errors["window_days"] = [_("Only engagement counts take a window.")]
+    else:
+        cleaned["window_days"] = None
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def save_point_rule(
+    *, rule: PointRule | None = None, data: Mapping[str, Any], acting_user: User | None = None
+) -> PointRule:
+    """Create or change a rule; the rules version bumps and a bulk rescore starts after commit."""
+    rule = rule or PointRule()
+    merged = {name: getattr(rule, name) for name in RULE_FIELDS if rule.pk} | dict(data)
+    cleaned = validate_rule_data(merged)
+    for name, value in cleaned.items():
+        setattr(rule, name, value)
+    rule.full_clean()
+    rule._history_user = acting_user  # type: ignore[attr-defined]
+    rule.save()
+    bump_rules_version(reason=_("Rule “%(name)s” saved") % {"name": rule.name})
+    return rule
+
+
+@transaction.atomic
+def delete_point_rule(*, rule: PointRule, acting_user: User | None = None) -> None:
+    name = rule.name
+    rule._history_user = acting_user  # type: ignore[attr-defined]
+    rule.delete()
+    bump_rules_version(reason=_("Rule “%(name)s” deleted") % {"name": name})
+
+
+@transaction.atomic
+def save_category_cap(*, category: str, minimum: int, maximum: int) -> CategoryCapSetting:
+    cap = CategoryCapSetting.objects.filter(category=category).first() or CategoryCapSetting(category=category)
+    cap.minimum, cap.maximum = minimum, maximum
+    cap.full_clean(validate_unique=False)
+    if cap.minimum > cap.maximum:
+        raise ValidationError({"minimum": _("The minimum cannot exceed the maximum.")})
+    cap.save()
+    bump_rules_version(reason=_("Cap of %(category)s changed") % {"category": category})
+    return cap
+
+
+@transaction.atomic
+def save_score_band(*, band: ScoreBand | None = None, name: str, min_score: int, description: str = "") -> ScoreBand:
+    band = band or ScoreBand()
+    band.name, band.min_score, band.description = name.strip(), min_score, description
+    band.full_clean()
+    band.save()
+    bump_rules_version(reason=_("Band %(name)s changed") % {"name": band.name})
+    return band
+
+
+@transaction.atomic
+def delete_score_band(*, band: ScoreBand) -> None:
+    band.delete()
+    bump_rules_version(reason=_("Band %(name)s deleted") % {"name": band.name})
+
+
+@transaction.atomic
+def replace_rule_set(
+    *, rules: Iterable[Mapping[str, Any]], acting_user: User | None = None, start_job: bool = True
+) -> RulesVersion:
+    """Swap every rule for ``rules`` in one change: one version bump, one bulk job."""
+    cleaned = [validate_rule_data(r) for r in rules]
+    PointRule.objects.all().delete()
+    for data in cleaned:
+        rule = PointRule(**data)
+        rule.full_clean()
+        rule._history_user = acting_user  # type: ignore[attr-defined]
+        rule.save()
+    return bump_rules_version(reason=_("Rule set replaced"), start_job=start_job)
+
+
+def _rule_set_snapshot() -> dict[str, Any]:
+    rules = PointRule.objects.filter(active=True).order_by("id")
+    return {
+        "rules": [
+            {
+                "id": r.pk,
+                "name": r.name,
+                "attribute": r.attribute,
+                "operator": r.operator,
+                "value": r.value,
+                "points": r.points,
+                "category": r.category,
+                "window_days": r.window_days,
+            }
+            for r in rules
+        ],
+        "caps": {c.category: [c.minimum, c.maximum] for c in CategoryCapSetting.objects.all()},
+        "bands": [[b.name, b.min_score] for b in ScoreBand.objects.order_by("-min_score")],
+    }
+
+
+def bump_rules_version(*, reason: str, start_job: bool = True) -> RulesVersion:
+    """Record the rule set as a new version; after commit, one bulk job rescores every lead."""
+    with transaction.atomic():
+        latest = RulesVersion.objects.select_for_update().order_by("-number").first()
+        version = RulesVersion.objects.create(
+            number=(latest.number + 1) if latest else 1, reason=reason[:200], snapshot=_rule_set_snapshot()
+        )
+        if start_job:
+            start_rescore_job(rules_version=version.number, reason=ScoreChangeReason.RULE_CHANGE)
+    return version
+
+
+_RULE_SET_CACHE: dict[int, RuleSet] = {}
+
+
+def rule_set_from_snapshot(number: int, snapshot: Mapping[str, Any]) -> RuleSet:
+    return RuleSet(
+        version=number,
+        rules=tuple(RuleSpec(**r) for r in snapshot.get("rules", [])),
+        caps={c: CategoryCap(minimum=lo, maximum=hi) for c, (lo, hi) in snapshot.get("caps", {}).items()},
+        bands=tuple(BandSpec(name=n, min_score=m) for n, m in snapshot.get("bands", [])),
+    )
+
+
+def load_rule_set(number: int | None = None) -> RuleSet:
+    """The rule set of a version (the current one by default), cached per process by version."""
+    if number is None:
+        number = get_current_rules_version()
+    cached = _RULE_SET_CACHE.get(number)
+    if cached is not None:
+        return cached
+    row = RulesVersion.objects.filter(number=number).first()
+    rule_set = rule_set_from_snapshot(number, row.snapshot if row else {})
+    if len(_RULE_SET_CACHE) > 32:
+        _RULE_SET_CACHE.clear()
+    _RULE_SET_CACHE[number] = rule_set
+    return rule_set
+
+
+# --- one lead ----------------------------------------------------------------------------
+
+
+def fired_text(result: ScoreResult) -> str:
+    return "," + "".join(f"{rule_id}," for rule_id in result.fired_ids)
+
+
+def score_lead(
+    *, lead_id: int, reason: str = ScoreChangeReason.LEAD_CHANGE, now: datetime | None = None
+) -> LeadScore | None:
+    """Score one lead with the current rules and store it, unless a newer score is stored.
+
+    Idempotent: a duplicate or out-of-order task changes nothing. A score is
+    newer when its (lead version, rules version) is greater. Returns the stored
+    score, or None when the lead no longer exists.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The lead's row lock orders score writes per lead and pins the version we read.
+        if not Lead.objects.select_for_update().filter(pk=lead_id).exists():
+            return None
+        rules = load_rule_set()
+        snapshot = get_lead_snapshot(lead_id=lead_id, now=now, window_days=rules.max_window_days)
+        if snapshot is None:
+            return None
+        current = LeadScore.objects.filter(lead_id=lead_id).first()
+        if current and (current.lead_version, current.rules_version) >= (snapshot.version, rules.version):
+            return current
+        result = evaluate(snapshot, rules, now=now)
+        return _store_score(
+            lead_id=lead_id, current=current, result=result, rules=rules, lead_version=snapshot.version, reason=reason
+        )
+
+
+def _store_score(
+    *,
+    lead_id: int,
+    current: LeadScore | None,
+    result: ScoreResult,
+    rules: RuleSet,
+    lead_version: int,
+    reason: str,
+) -> LeadScore:
+    now = timezone.now()
+    fields = {
+        "total": result.total,
+        "fit": result.parts["fit"],
+        "engagement": result.parts["engagement"],
+        "qualification": result.parts["qualification"],
+        "band": result.band,
+        "fired": fired_text(result),
+        "rules_version": rules.version,
+        "lead_version": lead_version,
+        "computed_at": now,
+    }
+    old_total = current.total if current is not None else None
+    if current is None:
+        score = LeadScore.objects.create(lead_id=lead_id, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(current, name, value)
+        current.save()
+        score = current
+    if current is None or old_total != result.total:
+        ScoreHistory.objects.create(
+            lead_id=lead_id,
+            old_total=old_total,
+            total=result.total,
+            band=result.band,
+            reason=reason,
+            rules_version=rules.version,
+            lead_version=lead_version,
+            created_at=now,
+        )
+    return score
+
+
+# --- many leads, set-based -----------------------------------------------------------------
+
+
+def apply_scores_sql(*, leads: QuerySet[Lead], rules: RuleSet, reason: str, now: datetime | None = None) -> int:
+    """Rescore ``leads`` in the database with one statement set; return how many scores changed.
+
+    Only rows whose score (or lead version) changes are written, a row scored
+    with newer rules or a newer lead version is never overwritten, and every
+    change of total gets a history row.
+    """
+    now = now or timezone.now()
+    select_sql, params = compiler.score_select(rules, now, leads)
+    columns = "lead_id, total, fit, engagement, qualification, band, fired, rules_version, lead_version, computed_at"
+    values = "id, total, fit, engagement, qualification, band, fired, %s, version, %s"
+    distinct = (
+        "(s.total, s.fit, s.engagement, s.qualification, s.band, s.fired) IS DISTINCT FROM "
+        "(excluded.total, excluded.fit, excluded.engagement, excluded.qualification, excluded.band, excluded.fired) "
+        "OR s.lead_version < excluded.lead_version"
+    )
+    guard = "s.rules_version <= excluded.rules_version AND s.lead_version <= excluded.lead_version"
+    update = (
+        "total = excluded.total, fit = excluded.fit, engagement = excluded.engagement, "
+        "qualification = excluded.qualification, band = excluded.band, fired = excluded.fired, "
+        "rules_version = excluded.rules_version, lead_version = excluded.lead_version, "
+        "computed_at = excluded.computed_at"
+    )
+    history_cols = "lead_id, old_total, total, band, reason, rules_version, lead_version, created_at"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Data-modifying CTE: the outer query still sees the old rows of
+            # scoring_leadscore, so history gets the old total in the same pass.
+            sql = (
+                f"WITH n AS ({select_sql}), "  # noqa: S608 -- generated aliases and parameters only
+                f"changed AS (INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM n "
+                f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard} "
+                f"RETURNING s.lead_id, s.total, s.band, s.lead_version) "
+                f"INSERT INTO scoring_scorehistory ({history_cols}) "
+                f"SELECT c.lead_id, o.total, c.total, c.band, %s, %s, c.lead_version, %s "
+                f"FROM changed c LEFT JOIN scoring_leadscore o ON o.lead_id = c.lead_id "
+                f"WHERE o.total IS DISTINCT FROM c.total"
+            )
+            cursor.execute(sql, [*params, rules.version, now, reason, rules.version, now])
+            # Rows written = rows that changed at all; history rows = totals that changed.
+            return cursor.rowcount
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS scoring_chunk AS " + select_sql + " LIMIT 0", params)
+        cursor.execute("DELETE FROM scoring_chunk")
+        cursor.execute("INSERT INTO scoring_chunk " + select_sql, params)
+        cursor.execute(
+            f"INSERT INTO scoring_scorehistory ({history_cols}) "  # noqa: S608
+            "SELECT n.id, s.total, n.total, n.band, %s, %s, n.version, %s FROM scoring_chunk n "
+            "LEFT JOIN scoring_leadscore s ON s.lead_id = n.id "
+            "WHERE s.lead_id IS NULL OR (s.total IS DISTINCT FROM n.total "
+            "AND s.rules_version <= %s AND s.lead_version <= n.version)",
+            [reason, rules.version, now, rules.version],
+        )
+        changed = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM scoring_chunk WHERE true "  # noqa: S608
+            f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard}",
+            [rules.version, now],
+        )
+        return changed
+
+
+def score_leads(*, lead_ids: Iterable[int], reason: str = ScoreChangeReason.LEAD_CHANGE) -> int:
+    """Rescore a list of leads set-based (used for batches: events, company edits, the sweep)."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return 0
+    return apply_scores_sql(leads=Lead.objects.filter(id__in=ids), rules=load_rule_set(), reason=reason)
+
+
+# --- bulk jobs ---------------------------------------------------------------------------
+
+
+def start_rescore_job(
+    *, rules_version: int | None = None, reason: str = ScoreChangeReason.RULE_CHANGE, enqueue: bool = True
+) -> RescoreJob:
+    """Create a job over every lead, supersede older unfinished ones, enqueue it after commit."""
+    from .tasks import run_rescore_job as run_rescore_job_task
+
+    version = rules_version if rules_version is not None else get_current_rules_version()
+    bounds = Lead.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    with transaction.atomic():
+        RescoreJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).update(
+            state=JobState.SUPERSEDED, finished_at=timezone.now()
+        )
+        job = RescoreJob.objects.create(
+            rules_version=version,
+            reason=reason,
+            total=Lead.objects.count(),
+            cursor=(bounds["lo"] or 1) - 1,
+            max_lead_id=bounds["hi"] or 0,
+        )
+        if enqueue:
+            run_rescore_job_task.delay_on_commit(job.pk)
+    return job
+
+
+def run_rescore_job(
+    *,
+    job_id: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    on_chunk: Callable[[RescoreJob], None] | None = None,
+) -> RescoreJob:
+    """Run (or resume) a job from its cursor, one short transaction per chunk of lead ids.
+
+    A killed run resumes from the last committed chunk; a job superseded by a
+    newer rule change stops at the next chunk boundary.
+    """
+    job = RescoreJob.objects.get(pk=job_id)
+    if job.state in (JobState.DONE, JobState.SUPERSEDED):
+        return job
+    if job.state == JobState.PENDING:
+        RescoreJob.objects.filter(pk=job.pk, state=JobState.PENDING).update(
+            state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+        )
+    rules = load_rule_set(job.rules_version)
+    try:
+        while True:
+            job.refresh_from_db()
+            if job.state != JobState.RUNNING:
+                return job
+            if job.cursor >= job.max_lead_id:
+                break
+            upper = job.cursor + chunk_size
+            with transaction.atomic():
+                chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
+                count = chunk.count()
+                changed = apply_scores_sql(leads=chunk, rules=rules, reason=job.reason)
+                # The cursor moves in the same transaction as the chunk's writes:
+                # a crash redoes at most this chunk, and redoing it writes nothing.
+                updated = RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
+                    cursor=min(upper, job.max_lead_id),
+                    done=min(job.total, job.done + count),
+                    changed=job.changed + changed,
+                    chunks_done=job.chunks_done + 1,
+                    updated_at=timezone.now(),
+                )
+                if not updated:  # superseded or run twice: give the chunk back
+                    transaction.set_rollback(True)
+                    job.refresh_from_db()
+                    return job
+            if on_chunk:
+                job.refresh_from_db()
+                on_chunk(job)
+    except Exception as exc:
+        RescoreJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
+        raise
+    RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        state=JobState.DONE, done=job.total, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def resume_stalled_jobs(*, stalled_after: timedelta = timedelta(minutes=2)) -> list[int]:
+    """Re-enqueue the newest unfinished job when it made no progress lately (its worker died).
+
+    Running it twice is harmless: a chunk lands only if the job's cursor has not moved.
+    """
+    from .tasks import run_rescore_job as run_rescore_job_task
+
+    jobs = list(RescoreJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).order_by("-id"))
+    for old in jobs[1:]:
+        RescoreJob.objects.filter(pk=old.pk).update(state=JobState.SUPERSEDED, finished_at=timezone.now())
+    resumed = []
+    for job in jobs[:1]:
+        if job.updated_at < timezone.now() - stalled_after:
+            run_rescore_job_task.delay(job.pk)
+            resumed.append(job.pk)
+    return resumed
+
+
+def sweep_stale_scores(*, limit: int = 50_000) -> int:
+    """Rescore leads without a score, or whose score is older than their version or the rules.
+
+    This is what makes scoring eventually right: a lost task message delays a
+    score, it never loses it.
+    """
+    from .selectors import list_stale_lead_ids
+
+    ids = list_stale_lead_ids(limit=limit)
+    changed = 0
+    for start in range(0, len(ids), 5000):
+        changed += score_leads(lead_ids=ids[start : start + 5000], reason=ScoreChangeReason.SWEEP)
+    logger.info("stale-score sweep: %d leads rescored, %d totals changed", len(ids), changed)
+    return len(ids)
+
+
+def apply_decay() -> RescoreJob:
+    """Daily: re-evaluate time-window rules for everyone (engagement points decay)."""
+    return start_rescore_job(reason=ScoreChangeReason.DECAY)

@@ -1,0 +1,47 @@
+"""Thin Celery entry points for scoring: they take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import services
+
+# Retry only what can succeed next time; the periodic sweep heals the rest.
+RETRYABLE = (OperationalError, InterfaceError, ConnectionError)
+TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="scoring.score_lead", **TASK_OPTIONS)
+def score_lead(self, lead_id: int, reason: str = "lead_change") -> None:
+    services.score_lead(lead_id=lead_id, reason=reason)
+
+
+@shared_task(name="scoring.score_leads", **TASK_OPTIONS)
+def score_leads(self, lead_ids: list[int], reason: str = "lead_change") -> None:
+    services.score_leads(lead_ids=lead_ids, reason=reason)
+
+
+@shared_task(name="scoring.run_rescore_job", **TASK_OPTIONS)
+def run_rescore_job(self, job_id: int) -> None:
+    services.run_rescore_job(job_id=job_id)
+
+
+@shared_task(name="scoring.sweep_stale_scores", **TASK_OPTIONS)
+def sweep_stale_scores(self) -> None:
+    services.resume_stalled_jobs()
+    services.sweep_stale_scores()
+
+
+@shared_task(name="scoring.apply_decay", **TASK_OPTIONS)
+def apply_decay(self) -> None:
+    services.apply_decay()
