@@ -361,3 +361,11 @@ def test_if_empty_leaves_an_existing_base_alone(db):
 def test_command_refuses_a_negative_count(db):
     with pytest.raises(CommandError):
         call_command("seed_demo", "--leads", "-1")
+
+
+def test_command_help_renders():
+    from leads.management.commands.seed_demo import Command
+
+    text = Command().create_parser("manage.py", "seed_demo").format_help()
+    assert "--if-empty" in text
+    assert "demo data" in text

@@ -7,27 +7,27 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from leads.demo import seed_demo_data
 from leads.models import Lead
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
-        "Create believable demo data: sales teams, demo users per role, companies, leads, "
-        "BANT answers and engagement events. The same seed on the same day gives the same data."
-    )
+    @property
+    def help(self) -> str:  # type: ignore[override]
+        # argparse needs a real string, so translate when the parser is built, not at import.
+        return _(
+            "Create believable demo data: sales teams, demo users per role, companies, leads, "
+            "BANT answers and engagement events. The same seed on the same day gives the same data."
+        )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--leads", type=int, default=2000, help=gettext_lazy("How many leads to create (default: 2000).")
-        )
-        parser.add_argument("--seed", type=int, default=1, help=gettext_lazy("Random seed (default: 1)."))
+        parser.add_argument("--leads", type=int, default=2000, help=_("How many leads to create (default: 2000)."))
+        parser.add_argument("--seed", type=int, default=1, help=_("Random seed (default: 1)."))
         parser.add_argument(
             "--if-empty",
             action="store_true",
-            help=gettext_lazy("Do nothing when the database already holds any lead."),
+            help=_("Do nothing when the database already holds any lead."),
         )
 
     def handle(self, *args: Any, leads: int, seed: int, if_empty: bool, **options: Any) -> None:
