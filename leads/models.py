@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Concat, Lower, Replace
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 from phonenumber_field.modelfields import PhoneNumberField
@@ -137,12 +137,35 @@ STATUSES_NEEDING_REASON = (LeadStatus.LOST, LeadStatus.DISQUALIFIED)
 CLOSED_STATUSES = (LeadStatus.WON, LeadStatus.LOST, LeadStatus.DISQUALIFIED)
 
 
+# Punctuation that separates words in a job title ("VP, Sales/Marketing").
+TITLE_PUNCTUATION = (",", ".", "/", "-", "(", ")", "&", ":", ";", "|", "+", "_")
+
+
+def title_words(title: str) -> str:
+    """ " vp  sales marketing ": lower case, punctuation as spaces, padded, for whole-word matching."""
+    text = (title or "").lower()
+    for mark in TITLE_PUNCTUATION:
+        text = text.replace(mark, " ")
+    return f" {text} "
+
+
+def title_words_expression() -> models.Expression:
+    """The SQL twin of ``title_words`` (stored as a generated column, computed once per write)."""
+    text: models.Expression = Lower("job_title")
+    for mark in TITLE_PUNCTUATION:
+        text = Replace(text, models.Value(mark), models.Value(" "))
+    return Concat(models.Value(" "), text, models.Value(" "), output_field=models.CharField())
+
+
 class Lead(models.Model):
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     email = models.EmailField(_("email"), max_length=254)
     phone = PhoneNumberField(_("phone"), blank=True)
     job_title = models.CharField(_("job title"), max_length=200, blank=True)
+    job_title_words = models.GeneratedField(
+        expression=title_words_expression(), output_field=models.CharField(max_length=202), db_persist=True
+    )
     company = models.ForeignKey(
         Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads", verbose_name=_("company")
     )
@@ -178,7 +201,7 @@ class Lead(models.Model):
     # a score remembers the version it was computed from.
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "job_title_words"])
 
     class Meta:
         verbose_name = _("lead")

@@ -23,7 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce, Concat, Lower, Replace, Trim
+from django.db.models.functions import Coalesce, Trim
 from django.db.models.lookups import Contains, Exact
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
@@ -37,6 +37,7 @@ from leads.models import (
     LeadSource,
     NeedLevel,
     TimingWindow,
+    title_words,
 )
 
 from .snapshot import LeadSnapshot
@@ -94,6 +95,7 @@ class Attribute:
     moment_getter: Callable[[LeadSnapshot], datetime | None] | None = None
     moment_sql: Callable[[], models.Expression] | None = None
     integer: bool = False
+    max_value: int | None = None
     help_text: Any = ""
 
     @property
@@ -162,6 +164,8 @@ class Attribute:
                 raise ValidationError({"value": _("“%(v)s” is not a number.") % {"v": text}})
             if (self.integer or self.type == AttrType.COUNT) and number != number.to_integral_value():
                 raise ValidationError({"value": _("Give a whole number.")})
+            if self.max_value is not None and abs(number) > self.max_value:
+                raise ValidationError({"value": _("Give a number up to %(max)s.") % {"max": self.max_value}})
             if abs(number) > Decimal("1e15"):
                 raise ValidationError({"value": _("The number is too large.")})
             return str(number.normalize()) if number != number.to_integral_value() else str(int(number))
@@ -398,19 +402,11 @@ SENIORITY_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (Seniority.DIRECTOR, ("director", "head", "dyrektor", "leiter")),
     (Seniority.MANAGER, ("manager", "lead", "kierownik", "supervisor")),
 )
-_PUNCTUATION = (",", ".", "/", "-", "(", ")", "&", ":", ";", "|", "+", "_")
-
-
-def _padded_title_python(title: str) -> str:
-    text = (title or "").lower()
-    for mark in _PUNCTUATION:
-        text = text.replace(mark, " ")
-    return f" {text} "
 
 
 def seniority_of(title: str) -> str:
     """Seniority from a job title; the SQL form below mirrors these steps exactly."""
-    padded = _padded_title_python(title)
+    padded = title_words(title)
     if not padded.strip(" "):
         return Seniority.UNKNOWN
     for level, keywords in SENIORITY_KEYWORDS:
@@ -420,15 +416,11 @@ def seniority_of(title: str) -> str:
 
 
 def _seniority_sql(now: datetime, window: int | None) -> models.Expression:
-    padded: models.Expression = Lower(models.F("job_title"))
-    for mark in _PUNCTUATION:
-        padded = Replace(padded, Value(mark), Value(" "))
-    padded = Concat(Value(" "), padded, Value(" "), output_field=models.CharField())
+    padded = models.F("job_title_words")
     cases = [models.When(Exact(Trim(padded), Value("")), then=Value(Seniority.UNKNOWN.value))]
     for level, keywords in SENIORITY_KEYWORDS:
-        condition = Contains(padded, Value(f" {keywords[0]} "))
-        for keyword in keywords[1:]:
-            condition = condition | Contains(padded, Value(f" {keyword} "))
+        # One flat OR (not nested pairs): SQLite's parser has a small stack.
+        condition = Q(*(Contains(padded, Value(f" {k} ")) for k in keywords), _connector=Q.OR)
         cases.append(models.When(condition, then=Value(str(level))))
     return models.Case(*cases, default=Value(Seniority.INDIVIDUAL.value), output_field=models.CharField())
 
@@ -482,9 +474,7 @@ def _free_mail_python(email: str) -> bool:
 
 
 def _free_mail_sql(now: datetime, window: int | None) -> models.Expression:
-    condition = Q()
-    for domain in sorted(FREE_MAIL_DOMAINS):
-        condition |= Q(email__endswith=f"@{domain}")
+    condition = Q(*(("email__endswith", f"@{d}") for d in sorted(FREE_MAIL_DOMAINS)), _connector=Q.OR)
     return models.Case(
         models.When(condition, then=Value(True)), default=Value(False), output_field=models.BooleanField()
     )
@@ -508,6 +498,7 @@ register(
         group=CONTACT,
         integer=True,
         getter=lambda s, now, w: _days_since(s.created_at, now),
+        max_value=36500,
         moment_getter=lambda s: s.created_at,
         moment_sql=lambda: models.F("created_at"),
     )
@@ -629,6 +620,7 @@ register(
         group=ENGAGEMENT,
         integer=True,
         getter=lambda s, now, w: _days_since(s.last_activity_at, now),
+        max_value=36500,
         moment_getter=lambda s: s.last_activity_at,
         moment_sql=_last_activity_sql,
         help_text=_("Empty when the lead has no activity yet."),

@@ -20,6 +20,12 @@ def get_current_rules_version() -> int:
     return RulesVersion.objects.aggregate(n=Max("number"))["n"] or 0
 
 
+def get_current_rules_version_key() -> tuple[int, int]:
+    """(version number, row id): numbers never repeat in production, row ids guard tests that roll back."""
+    row = RulesVersion.objects.order_by("-number").values_list("number", "id").first()
+    return row or (0, 0)
+
+
 def get_lead_snapshot(*, lead_id: int, now: datetime, window_days: int) -> LeadSnapshot | None:
     """Everything the engine reads about one lead, in three queries."""
     lead = Lead.objects.select_related("company").filter(pk=lead_id).first()

@@ -30,7 +30,7 @@ from .models import (
     ScoreChangeReason,
     ScoreHistory,
 )
-from .selectors import get_current_rules_version, get_lead_snapshot
+from .selectors import get_current_rules_version, get_current_rules_version_key, get_lead_snapshot
 
 logger = logging.getLogger(__name__)
 User = AbstractBaseUser
@@ -175,7 +175,7 @@ def bump_rules_version(*, reason: str, start_job: bool = True) -> RulesVersion:
     return version
 
 
-_RULE_SET_CACHE: dict[int, RuleSet] = {}
+_RULE_SET_CACHE: dict[tuple[int, int], RuleSet] = {}
 
 
 def rule_set_from_snapshot(number: int, snapshot: Mapping[str, Any]) -> RuleSet:
@@ -188,17 +188,22 @@ def rule_set_from_snapshot(number: int, snapshot: Mapping[str, Any]) -> RuleSet:
 
 
 def load_rule_set(number: int | None = None) -> RuleSet:
-    """The rule set of a version (the current one by default), cached per process by version."""
+    """The rule set of a version (the current one by default), cached per process.
+
+    Costs one small query when cached: the current version's key.
+    """
     if number is None:
-        number = get_current_rules_version()
-    cached = _RULE_SET_CACHE.get(number)
+        key = get_current_rules_version_key()
+    else:
+        key = (number, RulesVersion.objects.filter(number=number).values_list("id", flat=True).first() or 0)
+    cached = _RULE_SET_CACHE.get(key)
     if cached is not None:
         return cached
-    row = RulesVersion.objects.filter(number=number).first()
-    rule_set = rule_set_from_snapshot(number, row.snapshot if row else {})
+    row = RulesVersion.objects.filter(id=key[1]).first()
+    rule_set = rule_set_from_snapshot(key[0], row.snapshot if row else {})
     if len(_RULE_SET_CACHE) > 32:
         _RULE_SET_CACHE.clear()
-    _RULE_SET_CACHE[number] = rule_set
+    _RULE_SET_CACHE[key] = rule_set
     return rule_set
 
 

@@ -36,8 +36,15 @@ def uses_postgres() -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _fast_hashing_and_no_lockout(settings):
+def _fast_hashing_and_eager_tasks(settings):
+    """Unit tests run tasks inline; the integration fixtures below switch to a real worker."""
+    from leadqual.celery import app
+
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    _ = app.conf.broker_url  # load the configuration first, or loading it later undoes ours
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
 
 
 @pytest.fixture
