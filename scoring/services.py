@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -38,7 +39,6 @@ User = AbstractBaseUser
 RULE_FIELDS = frozenset(
     {"name", "attribute", "operator", "value", "window_days", "points", "category", "active", "notes"}
 )
-DEFAULT_CHUNK_SIZE = 20_000
 
 
 # --- rules -----------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def start_rescore_job(
 def run_rescore_job(
     *,
     job_id: int,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     on_chunk: Callable[[RescoreJob], None] | None = None,
 ) -> RescoreJob:
     """Run (or resume) a job from its cursor, one short transaction per chunk of lead ids.
@@ -402,6 +402,7 @@ def run_rescore_job(
             state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
         )
     rules = load_rule_set(job.rules_version)
+    chunk_size = chunk_size or settings.SCORING_CHUNK_SIZE
     try:
         while True:
             job.refresh_from_db()

@@ -112,7 +112,8 @@ def _database_url_for_worker() -> str:
 class WorkerProcess:
     """A `celery worker` subprocess on its own queue; stop() or kill() it."""
 
-    def __init__(self, queue: str, concurrency: int, log_path: Path) -> None:
+    def __init__(self, queue: str, concurrency: int, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.extra_env = extra_env or {}
         self.queue = queue
         self.concurrency = concurrency
         self.log_path = log_path
@@ -125,6 +126,7 @@ class WorkerProcess:
             "CELERY_QUEUE": self.queue,
             "CELERY_UNACKED_RESTORE_THROTTLE": "0.5",
             "CELERY_VISIBILITY_TIMEOUT": os.environ.get("TEST_CELERY_VISIBILITY_TIMEOUT", "5"),
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -206,8 +208,8 @@ def start_worker(celery_queue, transactional_db, tmp_path) -> Iterator[Callable[
         skip_or_fail("celery is not installed")
     workers: list[WorkerProcess] = []
 
-    def _start(concurrency: int = 2) -> WorkerProcess:
-        worker = WorkerProcess(celery_queue, concurrency, tmp_path / f"worker-{len(workers)}.log").start()
+    def _start(concurrency: int = 2, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(celery_queue, concurrency, tmp_path / f"worker-{len(workers)}.log", env).start()
         workers.append(worker)
         return worker
 

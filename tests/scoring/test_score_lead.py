@@ -11,31 +11,50 @@ from django.utils import timezone
 from leads import services as lead_services
 from leads.models import Lead
 from scoring import services
-from scoring.engine import explain, evaluate
+from scoring.engine import evaluate, explain
 from scoring.models import JobState, LeadScore, PointRule, RescoreJob, RulesVersion, ScoreHistory
 from scoring.selectors import get_lead_snapshot, list_stale_lead_ids
 from tests import factories
 
 RULES = [
-    {"name": "Industry is Manufacturing", "attribute": "company.industry", "operator": "eq",
-     "value": "manufacturing", "points": 20, "category": "fit"},
-    {"name": "Budget: none", "attribute": "bant.budget", "operator": "eq", "value": "none", "points": -15,
-     "category": "qualification"},
-    {"name": "Clicked 2+ emails in 30 days", "attribute": "events.email_click", "operator": "gte", "value": 2,
-     "window_days": 30, "points": 10, "category": "engagement"},
-]  # fmt: skip
+    {
+        "name": "Industry is Manufacturing",
+        "attribute": "company.industry",
+        "operator": "eq",
+        "value": "manufacturing",
+        "points": 20,
+        "category": "fit",
+    },
+    {
+        "name": "Budget: none",
+        "attribute": "bant.budget",
+        "operator": "eq",
+        "value": "none",
+        "points": -15,
+        "category": "qualification",
+    },
+    {
+        "name": "Clicked 2+ emails in 30 days",
+        "attribute": "events.email_click",
+        "operator": "gte",
+        "value": 2,
+        "window_days": 30,
+        "points": 10,
+        "category": "engagement",
+    },
+]
 
 
 @pytest.fixture
-def rules(db):  # noqa: ANN001
+def rules(db):
     return services.replace_rule_set(rules=RULES, start_job=False)
 
 
-def _lead(**company):  # noqa: ANN003
+def _lead(**company):
     return factories.LeadFactory(company=factories.CompanyFactory(**company))
 
 
-def test_score_lead_stores_parts_band_and_reasons(rules):  # noqa: ANN001
+def test_score_lead_stores_parts_band_and_reasons(rules):
     lead = _lead(industry="manufacturing")
     lead_services.update_qualification(lead=lead, data={"budget": "none"})
     score = services.score_lead(lead_id=lead.pk)
@@ -50,7 +69,7 @@ def test_score_lead_stores_parts_band_and_reasons(rules):  # noqa: ANN001
     assert list(ScoreHistory.objects.filter(lead=lead).values_list("old_total", "total")) == [(None, 5)]
 
 
-def test_duplicate_and_out_of_order_tasks_change_nothing(rules):  # noqa: ANN001
+def test_duplicate_and_out_of_order_tasks_change_nothing(rules):
     lead = _lead(industry="manufacturing")
     first = services.score_lead(lead_id=lead.pk)
     computed_at = first.computed_at
@@ -65,7 +84,7 @@ def test_duplicate_and_out_of_order_tasks_change_nothing(rules):  # noqa: ANN001
     assert ScoreHistory.objects.filter(lead=lead).count() == 1
 
 
-def test_every_change_of_total_is_in_history(rules):  # noqa: ANN001
+def test_every_change_of_total_is_in_history(rules):
     lead = _lead(industry="retail")
     services.score_lead(lead_id=lead.pk)
     for _ in range(2):
@@ -79,7 +98,7 @@ def test_every_change_of_total_is_in_history(rules):  # noqa: ANN001
     assert history == [(None, 0), (0, 10)]
 
 
-def test_engagement_window_decays(rules):  # noqa: ANN001
+def test_engagement_window_decays(rules):
     lead = _lead()
     old = timezone.now() - timedelta(days=29, hours=23)
     for _ in range(2):
@@ -110,7 +129,7 @@ def test_engagement_window_decays(rules):  # noqa: ANN001
         ({"attribute": "company.employees", "operator": "gt", "value": 5, "window_days": 30}, "window_days"),
     ],
 )
-def test_bad_rules_are_field_errors(db, data, field):  # noqa: ANN001
+def test_bad_rules_are_field_errors(db, data, field):
     with pytest.raises(ValidationError) as exc:
         services.save_point_rule(data={"name": "r", "points": 5, "category": "fit", **data})
     assert field in exc.value.message_dict
@@ -118,7 +137,7 @@ def test_bad_rules_are_field_errors(db, data, field):  # noqa: ANN001
     assert not RulesVersion.objects.exists()
 
 
-def test_rule_values_are_canonicalised(db):  # noqa: ANN001
+def test_rule_values_are_canonicalised(db):
     rule = services.save_point_rule(
         data={
             "name": "Mid",
@@ -127,7 +146,7 @@ def test_rule_values_are_canonicalised(db):  # noqa: ANN001
             "value": "50 , 500",
             "points": 5,
             "category": "fit",
-        }  # fmt: skip
+        }
     )
     assert rule.value == ["50", "500"]
     rule = services.save_point_rule(
@@ -138,12 +157,12 @@ def test_rule_values_are_canonicalised(db):  # noqa: ANN001
             "value": "Referral, PARTNER",
             "points": 5,
             "category": "fit",
-        }  # fmt: skip
+        }
     )
     assert rule.value == ["referral", "partner"]
 
 
-def test_rule_change_bumps_version_and_rescores_everyone(db, django_capture_on_commit_callbacks):  # noqa: ANN001
+def test_rule_change_bumps_version_and_rescores_everyone(db, django_capture_on_commit_callbacks):
     leads = [_lead(industry="manufacturing") for _ in range(5)]
     with django_capture_on_commit_callbacks(execute=True):
         services.replace_rule_set(rules=RULES[:1])
@@ -161,13 +180,13 @@ def test_rule_change_bumps_version_and_rescores_everyone(db, django_capture_on_c
     assert list_stale_lead_ids() == []
 
 
-def test_bulk_job_runs_in_chunks_and_resumes_from_its_cursor(db):  # noqa: ANN001
+def test_bulk_job_runs_in_chunks_and_resumes_from_its_cursor(db):
     services.replace_rule_set(rules=RULES[:1], start_job=False)
     leads = [_lead(industry="manufacturing") for _ in range(10)]
     job = services.start_rescore_job(enqueue=False)
     seen = []
 
-    def crash_after_two_chunks(current):  # noqa: ANN001
+    def crash_after_two_chunks(current):
         seen.append(current.cursor)
         if len(seen) == 2:
             raise KeyboardInterrupt  # a worker dying mid-job
@@ -186,7 +205,7 @@ def test_bulk_job_runs_in_chunks_and_resumes_from_its_cursor(db):  # noqa: ANN00
     assert ScoreHistory.objects.count() == len(leads)
 
 
-def test_newer_rule_change_supersedes_running_job(db):  # noqa: ANN001
+def test_newer_rule_change_supersedes_running_job(db):
     services.replace_rule_set(rules=RULES[:1], start_job=False)
     for _ in range(4):
         _lead(industry="manufacturing")
@@ -200,7 +219,7 @@ def test_newer_rule_change_supersedes_running_job(db):  # noqa: ANN001
     assert LeadScore.objects.count() == 4
 
 
-def test_sweep_scores_missing_and_stale(rules):  # noqa: ANN001
+def test_sweep_scores_missing_and_stale(rules):
     a, b = _lead(), _lead()
     services.score_lead(lead_id=a.pk)
     assert list_stale_lead_ids() == [b.pk]
@@ -214,7 +233,7 @@ def test_sweep_scores_missing_and_stale(rules):  # noqa: ANN001
 # --- API ---------------------------------------------------------------------------------
 
 
-def test_score_api_shape_and_roles(rules, client, rep, other_rep, manager):  # noqa: ANN001
+def test_score_api_shape_and_roles(rules, client, rep, other_rep, manager):
     lead = _lead(industry="manufacturing")
     lead_services.update_lead(lead=lead, data={"owner": rep})
     services.score_lead(lead_id=lead.pk)
@@ -223,9 +242,13 @@ def test_score_api_shape_and_roles(rules, client, rep, other_rep, manager):  # n
     assert body["total"] == 20 == sum(body["parts"].values())
     assert body["band"] == "C"
     assert body["fired"] == [
-        {"rule_id": PointRule.objects.get(name="Industry is Manufacturing").pk,
-         "name": "Industry is Manufacturing", "category": "fit", "points": 20}
-    ]  # fmt: skip
+        {
+            "rule_id": PointRule.objects.get(name="Industry is Manufacturing").pk,
+            "name": "Industry is Manufacturing",
+            "category": "fit",
+            "points": 20,
+        }
+    ]
     assert body["rules_version"] == rules.number
     assert body["lead_version"] == 2
     history = client.get(f"/api/v1/leads/{lead.pk}/score-history/").json()
@@ -239,7 +262,7 @@ def test_score_api_shape_and_roles(rules, client, rep, other_rep, manager):  # n
     assert client.get(f"/api/v1/leads/{lead.pk}/score/").status_code in (401, 403)
 
 
-def test_admin_rules_are_for_managers_only(rules, client, rep, manager):  # noqa: ANN001
+def test_admin_rules_are_for_managers_only(rules, client, rep, manager):
     rep.is_staff = True
     rep.save()
     client.force_login(rep)

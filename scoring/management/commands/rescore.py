@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--all", action="store_true", help=_("Rescore every lead."))
-        parser.add_argument("--chunk-size", type=int, default=services.DEFAULT_CHUNK_SIZE)
+        parser.add_argument("--chunk-size", type=int, default=None)
         parser.add_argument("--resume", type=int, metavar="JOB_ID", help=_("Resume an unfinished job."))
 
     def handle(self, *args: Any, **options: Any) -> None:
