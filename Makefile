@@ -26,6 +26,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py seed_rules --if-empty
 	$(BIN)/python manage.py runembedded
 
 ## make test: set up, lint, run every test (PostgreSQL/Redis ones when DATABASE_URL/REDIS_URL are set).
