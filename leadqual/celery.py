@@ -1,6 +1,7 @@
 """The Celery application: configured from Django settings (CELERY_* keys)."""
 
 import os
+from pathlib import Path
 
 from celery import Celery
 
@@ -12,3 +13,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # is set; reusing it made single-lead rescoring 2.4x faster (see STACK.md).
 app.conf["CELERY_DB_REUSE_MAX"] = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender: Celery, source, **kwargs) -> None:
+    """kombu's filesystem transport creates none of its folders: make them before anyone connects."""
+    if not str(source.broker_url or "").startswith("filesystem:"):
+        return
+    options = source.broker_transport_options
+    # kombu's default control folder is "control" relative to the working directory.
+    options.setdefault("control_folder", str(Path(options["data_folder_in"]).parent / "control"))
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
