@@ -35,6 +35,8 @@ test: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@# The Python/SQL agreement must hold on the embedded SQLite default too.
+	@if [ -n "$$DATABASE_URL" ]; then env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q tests/scoring/test_property.py tests/scoring/test_score_lead.py; fi
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

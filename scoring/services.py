@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,13 @@ from .models import (
     ScoreChangeReason,
     ScoreHistory,
 )
-from .selectors import get_current_rules_version, get_current_rules_version_key, get_lead_snapshot
+from .selectors import (
+    get_current_rules_version,
+    get_current_rules_version_key,
+    get_lead_snapshot,
+    list_stale_lead_ids,
+)
+from .signals import rescore_finished, score_changed
 
 logger = logging.getLogger(__name__)
 User = AbstractBaseUser
@@ -241,6 +248,10 @@ def score_lead(
         )
 
 
+def _values(score: LeadScore) -> tuple:
+    return (score.total, score.fit, score.engagement, score.qualification, score.band, score.fired)
+
+
 def _store_score(
     *,
     lead_id: int,
@@ -263,6 +274,7 @@ def _store_score(
         "computed_at": now,
     }
     old_total = current.total if current is not None else None
+    old_values = _values(current) if current is not None else None
     if current is None:
         score = LeadScore.objects.create(lead_id=lead_id, **fields)
     else:
@@ -270,6 +282,8 @@ def _store_score(
             setattr(current, name, value)
         current.save()
         score = current
+    if current is None or old_values != _values(score):
+        _notify_score_changed([lead_id], reason=reason)
     if current is None or old_total != result.total:
         ScoreHistory.objects.create(
             lead_id=lead_id,
@@ -287,12 +301,20 @@ def _store_score(
 # --- many leads, set-based -----------------------------------------------------------------
 
 
-def apply_scores_sql(*, leads: QuerySet[Lead], rules: RuleSet, reason: str, now: datetime | None = None) -> int:
-    """Rescore ``leads`` in the database with one statement set; return how many scores changed.
+@dataclass(frozen=True)
+class BulkScoreOutcome:
+    changed_lead_ids: list[int]  # leads whose stored score (any part, band or fired list) changed
+    totals_changed: int  # history rows written
+
+
+def apply_scores_sql(
+    *, leads: QuerySet[Lead], rules: RuleSet, reason: str, now: datetime | None = None
+) -> BulkScoreOutcome:
+    """Rescore ``leads`` in the database with one statement set.
 
     Only rows whose score (or lead version) changes are written, a row scored
     with newer rules or a newer lead version is never overwritten, and every
-    change of total gets a history row.
+    change of total gets a history row. Sends ``score_changed`` after commit.
     """
     now = now or timezone.now()
     select_sql, params = compiler.score_select(rules, now, leads)
@@ -313,39 +335,58 @@ def apply_scores_sql(*, leads: QuerySet[Lead], rules: RuleSet, reason: str, now:
     history_cols = "lead_id, old_total, total, band, reason, rules_version, lead_version, created_at"
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Data-modifying CTE: the outer query still sees the old rows of
-            # scoring_leadscore, so history gets the old total in the same pass.
+            # Data-modifying CTEs: the history insert still sees the old rows of
+            # scoring_leadscore, so it gets the old total in the same pass.
             sql = (
                 f"WITH n AS ({select_sql}), "  # noqa: S608 -- generated aliases and parameters only
                 f"changed AS (INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM n "
                 f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard} "
-                f"RETURNING s.lead_id, s.total, s.band, s.lead_version) "
-                f"INSERT INTO scoring_scorehistory ({history_cols}) "
+                f"RETURNING s.lead_id, s.total, s.band, s.lead_version), "
+                f"h AS (INSERT INTO scoring_scorehistory ({history_cols}) "
                 f"SELECT c.lead_id, o.total, c.total, c.band, %s, %s, c.lead_version, %s "
                 f"FROM changed c LEFT JOIN scoring_leadscore o ON o.lead_id = c.lead_id "
-                f"WHERE o.total IS DISTINCT FROM c.total"
+                f"WHERE o.total IS DISTINCT FROM c.total RETURNING 1) "
+                f"SELECT c.lead_id, (SELECT count(*) FROM h) FROM changed c"
             )
             cursor.execute(sql, [*params, rules.version, now, reason, rules.version, now])
-            # Rows written = rows that changed at all; history rows = totals that changed.
-            return cursor.rowcount
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS scoring_chunk AS " + select_sql + " LIMIT 0", params)
-        cursor.execute("DELETE FROM scoring_chunk")
-        cursor.execute("INSERT INTO scoring_chunk " + select_sql, params)
-        cursor.execute(
-            f"INSERT INTO scoring_scorehistory ({history_cols}) "  # noqa: S608
-            "SELECT n.id, s.total, n.total, n.band, %s, %s, n.version, %s FROM scoring_chunk n "
-            "LEFT JOIN scoring_leadscore s ON s.lead_id = n.id "
-            "WHERE s.lead_id IS NULL OR (s.total IS DISTINCT FROM n.total "
-            "AND s.rules_version <= %s AND s.lead_version <= n.version)",
-            [reason, rules.version, now, rules.version],
-        )
-        changed = cursor.rowcount
-        cursor.execute(
-            f"INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM scoring_chunk WHERE true "  # noqa: S608
-            f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard}",
-            [rules.version, now],
-        )
-        return changed
+            rows = cursor.fetchall()
+            outcome = BulkScoreOutcome([r[0] for r in rows], rows[0][1] if rows else 0)
+        else:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS scoring_chunk AS " + select_sql + " LIMIT 0", params)
+            cursor.execute("DELETE FROM scoring_chunk")
+            cursor.execute("INSERT INTO scoring_chunk " + select_sql, params)
+            cursor.execute(
+                "SELECT n.id FROM scoring_chunk n LEFT JOIN scoring_leadscore s ON s.lead_id = n.id "  # noqa: S608
+                "WHERE s.lead_id IS NULL OR (("
+                + distinct.replace("excluded.lead_version", "n.version").replace("excluded.", "n.")
+                + ") AND s.rules_version <= %s AND s.lead_version <= n.version)",
+                [rules.version],
+            )
+            changed_ids = [r[0] for r in cursor.fetchall()]
+            cursor.execute(
+                f"INSERT INTO scoring_scorehistory ({history_cols}) "  # noqa: S608
+                "SELECT n.id, s.total, n.total, n.band, %s, %s, n.version, %s FROM scoring_chunk n "
+                "LEFT JOIN scoring_leadscore s ON s.lead_id = n.id "
+                "WHERE s.lead_id IS NULL OR (s.total IS DISTINCT FROM n.total "
+                "AND s.rules_version <= %s AND s.lead_version <= n.version)",
+                [reason, rules.version, now, rules.version],
+            )
+            totals_changed = cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM scoring_chunk WHERE true "  # noqa: S608
+                f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard}",
+                [rules.version, now],
+            )
+            outcome = BulkScoreOutcome(changed_ids, totals_changed)
+        _notify_score_changed(outcome.changed_lead_ids, reason=reason)
+    return outcome
+
+
+def _notify_score_changed(lead_ids: Iterable[int], *, reason: str) -> None:
+    """``score_changed`` after commit: routing (segments) subscribes to it."""
+    ids = tuple(lead_ids)
+    if ids:
+        transaction.on_commit(lambda: score_changed.send(sender=LeadScore, lead_ids=ids, reason=reason))
 
 
 def score_leads(*, lead_ids: Iterable[int], reason: str = ScoreChangeReason.LEAD_CHANGE) -> int:
@@ -353,7 +394,8 @@ def score_leads(*, lead_ids: Iterable[int], reason: str = ScoreChangeReason.LEAD
     ids = sorted(set(lead_ids))
     if not ids:
         return 0
-    return apply_scores_sql(leads=Lead.objects.filter(id__in=ids), rules=load_rule_set(), reason=reason)
+    outcome = apply_scores_sql(leads=Lead.objects.filter(id__in=ids), rules=load_rule_set(), reason=reason)
+    return outcome.totals_changed
 
 
 # --- bulk jobs ---------------------------------------------------------------------------
@@ -414,7 +456,7 @@ def run_rescore_job(
             with transaction.atomic():
                 chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
                 count = chunk.count()
-                changed = apply_scores_sql(leads=chunk, rules=rules, reason=job.reason)
+                changed = apply_scores_sql(leads=chunk, rules=rules, reason=job.reason).totals_changed
                 # The cursor moves in the same transaction as the chunk's writes:
                 # a crash redoes at most this chunk, and redoing it writes nothing.
                 updated = RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
@@ -434,9 +476,11 @@ def run_rescore_job(
     except Exception as exc:
         RescoreJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
         raise
-    RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+    finished = RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
         state=JobState.DONE, done=job.total, finished_at=timezone.now()
     )
+    if finished:
+        rescore_finished.send(sender=RescoreJob, job_id=job.pk, rules_version=job.rules_version, reason=job.reason)
     job.refresh_from_db()
     return job
 
@@ -465,8 +509,6 @@ def sweep_stale_scores(*, limit: int = 50_000) -> int:
     This is what makes scoring eventually right: a lost task message delays a
     score, it never loses it.
     """
-    from .selectors import list_stale_lead_ids
-
     ids = list_stale_lead_ids(limit=limit)
     changed = 0
     for start in range(0, len(ids), 5000):

@@ -273,3 +273,30 @@ def test_admin_rules_are_for_managers_only(rules, client, rep, manager):
     page = client.get("/admin/scoring/pointrule/")
     assert page.status_code == 200
     assert "Industry is Manufacturing" in page.content.decode()
+
+
+def test_score_changed_signal_after_commit(rules, django_capture_on_commit_callbacks):
+    from scoring.signals import score_changed
+
+    calls = []
+
+    def receiver(sender, lead_ids, reason, **kwargs):
+        calls.append((tuple(lead_ids), reason))
+
+    score_changed.connect(receiver, dispatch_uid="test-score-changed")
+    try:
+        a, b = _lead(industry="manufacturing"), _lead(industry="retail")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.score_lead(lead_id=a.pk)
+        assert calls == [((a.pk,), "lead_change")]
+        with django_capture_on_commit_callbacks(execute=True):
+            services.score_lead(lead_id=a.pk)  # nothing new: no signal
+        assert len(calls) == 1
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = services.apply_scores_sql(
+                leads=Lead.objects.all(), rules=services.load_rule_set(), reason="sweep"
+            )
+        assert outcome.changed_lead_ids == [b.pk]  # a's score was already current
+        assert calls[-1] == ((b.pk,), "sweep")
+    finally:
+        score_changed.disconnect(dispatch_uid="test-score-changed")
