@@ -1,0 +1,1 @@
+"""Benchmarks for leadqual, run with ``python -m bench --leads N`` against PostgreSQL."""

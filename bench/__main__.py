@@ -1,0 +1,58 @@
+"""Entry point: ``python -m bench --leads N`` (needs DATABASE_URL pointing at PostgreSQL)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DB = "leadqual_bench"
+
+
+def _prepare_database(url: str) -> str:
+    """Create the dedicated bench database when missing; return a URL pointing at it."""
+    import psycopg2
+    from psycopg2 import sql
+
+    parts = urlsplit(url)
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+            print(f"created database {BENCH_DB}")
+    admin.close()
+    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--leads", type=int, default=20000, help="how many leads to benchmark with")
+    args = parser.parse_args(argv)
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        print(
+            "bench: DATABASE_URL must point at PostgreSQL, e.g. "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadqual_bench python -m bench --leads 20000",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ["DATABASE_URL"] = _prepare_database(url)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "leadqual.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+    from . import scoring_rescore
+
+    scoring_rescore.run(leads=args.leads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Bulk rescore and single-lead scoring figures, compared with plain SQL on the same compiled select."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from leads.demo import seed_demo_data
+from leads.models import Lead
+from scoring import services
+from scoring.compiler import score_select
+from scoring.defaults import DEFAULT_RULES
+from scoring.models import PointRule
+
+REPEATS = 3
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.jsonl"
+SCORE_COLUMNS = ("version", "fit", "engagement", "qualification", "total", "band", "fired")
+EVERYONE_RULE = {
+    "name": "Bench: +1 fit for everyone",
+    "attribute": "bant.met",
+    "operator": "gte",
+    "value": 0,
+    "points": 1,
+    "category": "fit",
+}
+REVENUE_RULE = "Revenue of 10M or more"
+
+
+def _default_rules() -> list[dict[str, Any]]:
+    return [{**r, "name": str(r["name"])} for r in DEFAULT_RULES]
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def _execute(sql: str, params: list[Any] | None = None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.rowcount
+
+
+def _current_select() -> tuple[str, list[Any]]:
+    return score_select(services.load_rule_set(), timezone.now(), Lead.objects.all())
+
+
+def _plain_update(select: tuple[str, list[Any]], *, guarded: bool) -> int:
+    sql, params = select
+    sets = ", ".join(f"{c} = n.{c}" for c in SCORE_COLUMNS)
+    guard = " AND p.total IS DISTINCT FROM n.total" if guarded else ""
+    with transaction.atomic():
+        return _execute(f"UPDATE bench_plain p SET {sets} FROM ({sql}) n WHERE p.id = n.id{guard}", params)
+
+
+def _run_job() -> Any:
+    job = services.start_rescore_job(enqueue=False)
+    return services.run_rescore_job(job_id=job.pk)
+
+
+def load_leads(n: int) -> None:
+    have = Lead.objects.count()
+    if have == n:
+        print(f"leads: {n} already loaded")
+        return
+    if n > 200_000:
+        print(f"warning: loading {n} leads with seed_demo_data (~1,300 leads/s); this takes a while")
+    _execute("TRUNCATE leads_lead, leads_company RESTART IDENTITY CASCADE")
+    seconds, report = _timed(lambda: seed_demo_data(leads=n, seed=1))
+    print(
+        f"loaded {report.leads} leads, {report.companies} companies, {report.events} events "
+        f"in {seconds:.1f} s ({report.leads / seconds:,.0f} leads/s)"
+    )
+    _execute("ANALYZE")
+
+
+def _set_revenue_points(points: int) -> None:
+    with transaction.atomic():
+        PointRule.objects.filter(name=REVENUE_RULE).update(points=points)
+        services.bump_rules_version(reason=f"bench: revenue rule {points} points", start_job=False)
+
+
+def run(*, leads: int) -> None:
+    load_leads(leads)
+    services.replace_rule_set(rules=_default_rules(), start_job=False)
+    seconds, job = _timed(_run_job)
+    print(f"initial rescore of {job.total} leads: {seconds:.1f} s")
+    _execute("DROP TABLE IF EXISTS bench_plain")
+    sql, params = _current_select()
+    _execute(f"CREATE TABLE bench_plain AS {sql}", params)
+    _execute("CREATE UNIQUE INDEX ON bench_plain (id)")
+    _execute("ANALYZE bench_plain")
+    total = Lead.objects.count()
+    figures: list[dict[str, Any]] = []
+
+    # 1. Full rescore where every score changes (toggle a +1 fit rule for everyone).
+    ours, plain, changed = [], [], []
+    for rep in range(REPEATS):
+        rules = _default_rules() + ([EVERYONE_RULE] if rep % 2 == 0 else [])
+        services.replace_rule_set(rules=rules, start_job=False)
+        select = _current_select()
+        plain.append(_timed(lambda select=select: _plain_update(select, guarded=False))[0])
+        seconds, job = _timed(_run_job)
+        ours.append(seconds)
+        changed.append(job.changed)
+    figures.append(
+        _figure(
+            "full rescore, every score changes (s)",
+            ours,
+            plain,
+            "<= 1.5",
+            note=f"rows written per run {changed} of {total}",
+        )
+    )
+
+    # 2. One rule's points change; few scores change.
+    services.replace_rule_set(rules=_default_rules(), start_job=False)
+    _run_job()
+    ours, plain, changed = [], [], []
+    for rep in range(REPEATS):
+        _plain_update(_current_select(), guarded=False)  # bench_plain holds the previous values
+        _set_revenue_points(7 if rep % 2 == 0 else 5)
+        select = _current_select()
+        plain.append(_timed(lambda select=select: _plain_update(select, guarded=True))[0])
+        seconds, job = _timed(_run_job)
+        ours.append(seconds)
+        changed.append(job.changed)
+    share = statistics.median(changed) / total if total else 0.0
+    figures.append(
+        _figure(
+            "one rule's points change (s)",
+            ours,
+            plain,
+            "<= 2",
+            note=f"changed {statistics.median(changed):.0f} of {total} ({share:.1%})",
+        )
+    )
+    figures.append({"figure": "share of scores changed by one rule", "value": share, "unit": "share"})
+
+    # 3. Single-lead scoring in-process.
+    ids = list(Lead.objects.values_list("id", flat=True))
+    rates, p50s, p95s = [], [], []
+    rng = random.Random(1)
+    for _ in range(REPEATS):
+        sample = rng.sample(ids, min(2000, len(ids)))
+        _execute("UPDATE leads_lead SET version = version + 1 WHERE id = ANY(%s)", [sample])
+        latencies = []
+        start = time.perf_counter()
+        for lead_id in sample:
+            t0 = time.perf_counter()
+            services.score_lead(lead_id=lead_id)
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        latencies.sort()
+        rates.append(len(sample) / elapsed)
+        p50s.append(latencies[len(latencies) // 2] * 1000)
+        p95s.append(latencies[int(len(latencies) * 0.95) - 1] * 1000)
+    figures.append({"figure": "score_lead (leads/s)", "value": statistics.median(rates), "runs": rates})
+    figures.append({"figure": "score_lead p50 (ms)", "value": statistics.median(p50s), "runs": p50s})
+    figures.append({"figure": "score_lead p95 (ms)", "value": statistics.median(p95s), "runs": p95s})
+
+    _execute("DROP TABLE IF EXISTS bench_plain")
+    _print_table(figures, leads=total)
+    _write(figures, leads=total)
+
+
+def _figure(name: str, ours: list[float], plain: list[float], goal: str, *, note: str) -> dict[str, Any]:
+    value, baseline = statistics.median(ours), statistics.median(plain)
+    return {
+        "figure": name,
+        "value": value,
+        "baseline": baseline,
+        "ratio": value / baseline if baseline else None,
+        "goal": goal,
+        "runs": ours,
+        "baseline_runs": plain,
+        "note": note,
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def _print_table(figures: list[dict[str, Any]], *, leads: int) -> None:
+    rows = [("figure", "value", "baseline", "ratio", "goal")]
+    for f in figures:
+        rows.append((f["figure"], _fmt(f["value"]), _fmt(f.get("baseline")), _fmt(f.get("ratio")), f.get("goal", "-")))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    print(f"\nscoring benchmark, {leads} leads, median of {REPEATS}")
+    for i, row in enumerate(rows):
+        cells = zip(row, widths, strict=True)
+        print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w) for j, (cell, w) in enumerate(cells)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    for f in figures:
+        if f.get("note"):
+            print(f"  {f['figure']}: {f['note']}")
+
+
+def _write(figures: list[dict[str, Any]], *, leads: int) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with RESULTS.open("w") as out:
+        for f in figures:
+            out.write(json.dumps({"bench": "scoring_rescore", "leads": leads, "at": stamp, **f}) + "\n")
+    print(f"wrote {RESULTS}")
