@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Concat, Lower, Replace
@@ -200,6 +200,17 @@ class Lead(models.Model):
     # Increases on every change of the lead, its qualification or its events;
     # a score remembers the version it was computed from.
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
+    # Values of custom attributes (leads.CustomAttribute), keyed by the attribute's key.
+    custom = models.JSONField(_("custom attributes"), default=dict, blank=True)
+    import_job = models.ForeignKey(
+        "ImportJob",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("last import"),
+        help_text=_("The last CSV import that created or updated this lead."),
+    )
 
     history = HistoricalRecords(excluded_fields=["updated_at", "job_title_words"])
 
@@ -224,6 +235,8 @@ class Lead(models.Model):
             models.Index(fields=["team", "owner"], name="lead_team_owner_idx"),
             models.Index(fields=["source"], name="lead_source_idx"),
             models.Index(fields=["status"], name="lead_status_idx"),
+            # Imports match duplicates on the phone (E.164).
+            models.Index(fields=["phone"], name="lead_phone_idx"),
         ]
 
     def __str__(self) -> str:
@@ -408,3 +421,151 @@ class EngagementEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- imports ---------------------------------------------------------------------------
+
+
+class CustomAttributeType(models.TextChoices):
+    CHOICE = "choice", _("Choice")
+    NUMBER = "number", _("Number")
+    BOOLEAN = "boolean", _("Yes/no")
+    TEXT = "text", _("Text")
+
+
+custom_key_validator = RegexValidator(
+    r"^[a-z][a-z0-9_]{0,49}$",
+    _("Use lower-case letters, digits and underscores, starting with a letter (up to 50)."),
+)
+
+
+class CustomAttribute(models.Model):
+    """A typed lead attribute with no built-in field; values live in ``Lead.custom[key]``.
+
+    Scoring offers it as the attribute ``custom.<key>`` in point rules and segments.
+    """
+
+    key = models.CharField(_("key"), max_length=50, unique=True, validators=[custom_key_validator])
+    label = models.CharField(_("label"), max_length=200)
+    type = models.CharField(_("type"), max_length=10, choices=CustomAttributeType.choices)
+    # [[key, label], ...] for choice attributes; an import adds the values it meets.
+    choices = models.JSONField(_("choices"), default=list, blank=True)
+    help_text = models.CharField(_("help text"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("custom attribute")
+        verbose_name_plural = _("custom attributes")
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class DuplicatePolicy(models.TextChoices):
+    UPDATE = "update", _("Update the existing lead")
+    SKIP = "skip", _("Skip the row")
+    CREATE = "create", _("Create a new lead anyway")
+
+
+class SavedMapping(models.Model):
+    """A named, reusable column mapping for CSV imports (the same JSON the command's --mapping takes)."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    mapping = models.JSONField(_("mapping"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("saved import mapping")
+        verbose_name_plural = _("saved import mappings")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportState(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """One run (dry or real) of a CSV import: the file, its mapping, progress and counters."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="lead_imports",
+        verbose_name=_("started by"),
+    )
+    file_path = models.CharField(_("stored file"), max_length=500)
+    file_name = models.CharField(_("file name"), max_length=255)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    mapping = models.JSONField(_("mapping"), default=dict)
+    dry_run = models.BooleanField(_("dry run"), default=True)
+    state = models.CharField(_("state"), max_length=10, choices=ImportState.choices, default=ImportState.PENDING)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    delimiter = models.CharField(_("delimiter"), max_length=4, blank=True)
+    line_ending = models.CharField(_("line ending"), max_length=8, blank=True)
+    bytes_done = models.PositiveBigIntegerField(_("bytes read"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows read"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    rejected = models.PositiveIntegerField(_("rejected"), default=0)
+    duplicates_in_file = models.PositiveIntegerField(_("duplicates inside the file"), default=0)
+    won = models.PositiveIntegerField(_("marked won"), default=0)
+    lost = models.PositiveIntegerField(_("marked lost"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("lead import")
+        verbose_name_plural = _("lead imports")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state"], name="import_job_state_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.file_name} ({self.state})"
+
+    @property
+    def percent(self) -> int:
+        if self.state == ImportState.DONE:
+            return 100
+        return min(99, int(100 * self.bytes_done / self.size_bytes)) if self.size_bytes else 0
+
+
+class RowIssueKind(models.TextChoices):
+    REJECTED = "rejected", _("Rejected")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class ImportRowIssue(models.Model):
+    """A row an import rejected or skipped, with the reason and the row as read."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="issues", verbose_name=_("import"))
+    row_number = models.PositiveIntegerField(_("row"))
+    kind = models.CharField(_("kind"), max_length=10, choices=RowIssueKind.choices)
+    reason = models.TextField(_("reason"))
+    values = models.JSONField(_("values"), default=list)
+
+    class Meta:
+        verbose_name = _("import row issue")
+        verbose_name_plural = _("import row issues")
+        ordering = ["job", "row_number"]
+        indexes = [models.Index(fields=["job", "row_number"], name="import_issue_job_row_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.row_number} {self.reason}"
