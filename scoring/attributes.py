@@ -235,16 +235,23 @@ def register(attribute: Attribute) -> Attribute:
 
 
 def get_attribute(key: str) -> Attribute:
-    try:
-        return REGISTRY[key]
-    except KeyError:
-        raise ValidationError({"attribute": _("Unknown attribute “%(key)s”.") % {"key": key}}) from None
+    """A registered attribute, or a custom one ("custom.<key>", defined as data in leads.CustomAttribute)."""
+    attribute = REGISTRY.get(key)
+    if attribute is None and key.startswith("custom."):
+        from .custom_attributes import get_custom_attribute
+
+        attribute = get_custom_attribute(key)
+    if attribute is None:
+        raise ValidationError({"attribute": _("Unknown attribute “%(key)s”.") % {"key": key}})
+    return attribute
 
 
 def attribute_choices() -> list[tuple[str, list[tuple[str, str]]]]:
-    """Registered attributes grouped for a <select>, in registration order."""
+    """Registered attributes grouped for a <select>, in registration order, then the custom ones."""
+    from .custom_attributes import list_custom_attributes
+
     groups: dict[str, list[tuple[str, str]]] = {}
-    for attribute in REGISTRY.values():
+    for attribute in [*REGISTRY.values(), *list_custom_attributes()]:
         groups.setdefault(str(attribute.group), []).append((attribute.key, str(attribute.label)))
     return list(groups.items())
 

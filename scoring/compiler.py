@@ -6,6 +6,7 @@ text comes only from registered attributes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
-from .attributes import AttrType, Op, get_attribute, typed
+from .attributes import Attribute, AttrType, Op, get_attribute, typed
 from .engine import CATEGORIES, RuleSet, RuleSpec, days_window
 
 
@@ -31,9 +32,9 @@ def _not(condition: Any) -> Q:
     return ~Q(condition)
 
 
-def condition_for(rule: RuleSpec, now: datetime) -> Q | Any:
-    """A boolean SQL condition equivalent to ``engine.matches(rule, ·, now)``."""
-    attribute = get_attribute(rule.attribute)
+def condition_for(rule: RuleSpec, now: datetime, *, registry: Mapping[str, Attribute] | None = None) -> Q | Any:
+    """A boolean SQL condition equivalent to ``engine.matches(rule, ·, now, registry=registry)``."""
+    attribute = get_attribute(rule.attribute) if registry is None else registry[rule.attribute]
     op = Op(rule.operator)
     value = typed(attribute, rule.value)
     if attribute.moment_sql is not None:

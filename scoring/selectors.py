@@ -63,6 +63,7 @@ def get_lead_snapshot(*, lead_id: int, now: datetime, window_days: int) -> LeadS
         decision_date=qual.decision_date if qual else None,
         events=events,
         last_activity_at=last,
+        custom=lead.custom or {},
     )
 
 

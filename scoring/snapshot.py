@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,5 @@ class LeadSnapshot:
     # (kind, occurred_at) of the events inside the longest window any rule uses.
     events: tuple[tuple[str, datetime], ...] = ()
     last_activity_at: datetime | None = None
+    # Values of custom attributes (Lead.custom), read by the "custom.<key>" attributes.
+    custom: Mapping[str, Any] = field(default_factory=dict)
