@@ -7,7 +7,7 @@ twin of ``evaluate`` is ``scoring.compiler``; both follow the semantics in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +16,7 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .attributes import AttrType, Op, get_attribute, typed
+from .attributes import Attribute, AttrType, Op, get_attribute, typed
 from .snapshot import LeadSnapshot
 
 
@@ -88,9 +88,15 @@ class ScoreResult:
         return tuple(f.rule_id for f in self.fired)
 
 
-def matches(rule: RuleSpec, lead: LeadSnapshot, now: datetime) -> bool:
-    """Whether ``rule``'s condition holds for ``lead`` at ``now``."""
-    attribute = get_attribute(rule.attribute)
+def matches(
+    rule: RuleSpec, lead: LeadSnapshot, now: datetime, *, registry: Mapping[str, Attribute] | None = None
+) -> bool:
+    """Whether ``rule``'s condition holds for ``lead`` at ``now``.
+
+    ``registry`` lets a caller (segments) test attributes beyond the scoring
+    registry, e.g. the stored score; it defaults to ``attributes.REGISTRY``.
+    """
+    attribute = get_attribute(rule.attribute) if registry is None else registry[rule.attribute]
     op = Op(rule.operator)
     value = typed(attribute, rule.value)
     if attribute.moment_getter is not None:

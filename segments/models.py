@@ -1,0 +1,403 @@
+"""Segments, pipelines and stages, nurture queues, assignment policies, lead placement, routing history and exports."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from leads.models import Lead, Team
+
+
+class Pipeline(models.Model):
+    """A sales pipeline: an ordered list of stages a lead moves through."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
+    name = models.CharField(_("name"), max_length=80)
+    position = models.PositiveSmallIntegerField(_("position"))
+    is_closed = models.BooleanField(_("closed stage"), default=False, help_text=_("Won or lost: no more selling."))
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "position"], name="stage_position_unique"),
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} / {self.name}"
+
+
+class NurtureQueue(models.Model):
+    """A marketing queue for leads not ready for sales, worked on a cadence."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    purpose = models.TextField(_("purpose"), blank=True)
+    cadence_days = models.PositiveSmallIntegerField(
+        _("cadence (days)"),
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("How often the queue is worked, e.g. one email every 14 days."),
+    )
+    revisit_after_days = models.PositiveSmallIntegerField(
+        _("revisit after (days)"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
+        help_text=_("A lead entering the queue is due for a new look this many days later."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("nurture queue")
+        verbose_name_plural = _("nurture queues")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyKind(models.TextChoices):
+    ROUND_ROBIN = "round_robin", _("Round-robin within a team")
+    TERRITORY = "territory", _("By territory (country, region)")
+    FIXED_USER = "fixed_user", _("A fixed user")
+    LEAST_LOADED = "least_loaded", _("Least-loaded rep by open leads")
+
+
+class AssignmentPolicy(models.Model):
+    """Who gets a lead that enters a pipeline; never an inactive user, never a rep over capacity."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=PolicyKind.choices)
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("team"),
+        help_text=_("Round-robin and least-loaded: the team whose reps take turns. Empty: every team."),
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+        help_text=_("Fixed user: who gets every lead."),
+    )
+    capacity = models.PositiveIntegerField(
+        _("capacity per rep"),
+        null=True,
+        blank=True,
+        help_text=_("Most open leads a rep may own; empty: no limit (a rep's own capacity still applies)."),
+    )
+    # Round-robin turn counter: the next pick starts after this many picks.
+    turns = models.PositiveBigIntegerField(_("turns taken"), default=0, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("assignment policy")
+        verbose_name_plural = _("assignment policies")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=PolicyKind.FIXED_USER) | Q(user__isnull=False), name="policy_fixed_needs_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RepCapacity(models.Model):
+    """A rep's own limit of open leads (overrides a policy's capacity when lower)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lead_capacity", verbose_name=_("user")
+    )
+    max_open_leads = models.PositiveIntegerField(_("most open leads"))
+
+    class Meta:
+        verbose_name = _("rep capacity")
+        verbose_name_plural = _("rep capacities")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.max_open_leads}"
+
+
+class Segment(models.Model):
+    """Leads matching every condition go to one destination: a pipeline stage or a nurture queue.
+
+    ``conditions`` is a JSON list of {"attribute", "operator", "value",
+    "window_days"} over the registered attributes plus the score ones; they
+    are AND-combined. A lead goes to the first matching segment by
+    (priority, id); the fallback segment catches the rest.
+    """
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    priority = models.PositiveIntegerField(_("priority"), default=100, help_text=_("Lower numbers are tried first."))
+    conditions = models.JSONField(_("conditions"), default=list, blank=True)
+    stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("pipeline stage")
+    )
+    policy = models.ForeignKey(
+        AssignmentPolicy,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="segments",
+        verbose_name=_("assignment policy"),
+        help_text=_("Empty: the lead waits in its team's pool."),
+    )
+    queue = models.ForeignKey(
+        NurtureQueue,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="segments",
+        verbose_name=_("nurture queue"),
+    )
+    is_fallback = models.BooleanField(_("fallback"), default=False, help_text=_("Catches every lead no segment takes."))
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["is_fallback", "priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(stage__isnull=False) & Q(queue__isnull=True))
+                | (Q(stage__isnull=True) & Q(queue__isnull=False)),
+                name="segment_one_destination",
+                violation_error_message=_("Choose either a pipeline stage or a nurture queue."),
+            ),
+            models.CheckConstraint(
+                condition=Q(policy__isnull=True) | Q(stage__isnull=False),
+                name="segment_policy_needs_stage",
+                violation_error_message=_("Only a pipeline destination takes an assignment policy."),
+            ),
+            models.UniqueConstraint(
+                fields=["is_fallback"],
+                condition=Q(is_fallback=True),
+                name="segment_one_fallback",
+                violation_error_message=_("There is already a fallback segment."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadPlacement(models.Model):
+    """Where a lead is now: its segment, pipeline stage or nurture queue, and what routing may not touch."""
+
+    lead = models.OneToOneField(
+        Lead, on_delete=models.CASCADE, primary_key=True, related_name="placement", verbose_name=_("lead")
+    )
+    segment = models.ForeignKey(
+        Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("segment")
+    )
+    pipeline = models.ForeignKey(
+        Pipeline, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("pipeline")
+    )
+    stage = models.ForeignKey(
+        Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("stage")
+    )
+    stage_entered_at = models.DateTimeField(_("in stage since"), null=True, blank=True)
+    queue = models.ForeignKey(
+        NurtureQueue, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("queue")
+    )
+    pinned = models.BooleanField(
+        _("pinned"), default=False, help_text=_("Pinned by hand: automatic routing never moves this lead.")
+    )
+    manual_owner = models.BooleanField(
+        _("owner set by hand"), default=False, help_text=_("Automatic routing never changes this lead's owner.")
+    )
+    # The owner routing last gave the lead: a different owner now means someone changed it by hand.
+    routed_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    routed_at = models.DateTimeField(_("routed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lead placement")
+        verbose_name_plural = _("lead placements")
+        indexes = [
+            models.Index(fields=["segment"], name="placement_segment_idx"),
+            models.Index(fields=["stage"], name="placement_stage_idx"),
+            models.Index(fields=["queue"], name="placement_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.segment_id}"
+
+
+class StageVisit(models.Model):
+    """A lead's stay in one stage: the stage history, with the time spent."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_visits", verbose_name=_("lead"))
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="visits", verbose_name=_("stage"))
+    entered_at = models.DateTimeField(_("entered at"))
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stage visit")
+        verbose_name_plural = _("stage history")
+        ordering = ["lead", "entered_at", "id"]
+        indexes = [models.Index(fields=["lead", "entered_at"], name="stage_visit_lead_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(left_at__isnull=True), name="one_open_stage_visit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} @ {self.stage_id}"
+
+
+class NurtureMembership(models.Model):
+    """A lead's stay in a nurture queue: why it entered, when to look again, when it left."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="nurture_stays", verbose_name=_("lead"))
+    queue = models.ForeignKey(NurtureQueue, on_delete=models.CASCADE, related_name="members", verbose_name=_("queue"))
+    entered_at = models.DateTimeField(_("entered at"))
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    revisit_on = models.DateField(_("revisit on"), null=True, blank=True)
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("nurture membership")
+        verbose_name_plural = _("nurture memberships")
+        ordering = ["queue", "entered_at", "id"]
+        indexes = [models.Index(fields=["queue", "left_at"], name="nurture_queue_open_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(left_at__isnull=True), name="one_open_nurture_stay"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} in {self.queue_id}"
+
+
+class RoutingReason(models.TextChoices):
+    SCORE_CHANGE = "score_change", _("Score changed")
+    SEGMENT_CHANGE = "segment_change", _("Segments or policies changed")
+    RESCORE = "rescore", _("Bulk rescore finished")
+    MANUAL = "manual", _("Changed by hand")
+
+
+class RoutingDecision(models.Model):
+    """One move of one lead: from where to where, which segment and conditions, which policy picked the owner."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="routing_decisions", verbose_name=_("lead"))
+    created_at = models.DateTimeField(_("decided at"))
+    reason = models.CharField(_("reason"), max_length=20, choices=RoutingReason.choices)
+    from_segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to_segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    from_stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to_stage = models.ForeignKey(Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    from_queue = models.ForeignKey(NurtureQueue, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    to_queue = models.ForeignKey(NurtureQueue, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    from_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The segment's conditions as they were when they matched (segments change later).
+    matched_conditions = models.JSONField(_("conditions matched"), default=list)
+    policy = models.ForeignKey(AssignmentPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    policy_note = models.CharField(_("how the owner was picked"), max_length=300, blank=True)
+    job = models.ForeignKey("RoutingJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("routing decision")
+        verbose_name_plural = _("routing decisions")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="routing_decision_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_segment_id} -> {self.to_segment_id}"
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    SUPERSEDED = "superseded", _("Superseded")
+
+
+class RoutingJob(models.Model):
+    """A set-based reroute of every lead, chunk by chunk; ``cursor`` is the last lead id done."""
+
+    reason = models.CharField(_("reason"), max_length=20, choices=RoutingReason.choices)
+    state = models.CharField(_("state"), max_length=20, choices=JobState.choices, default=JobState.PENDING)
+    total = models.PositiveIntegerField(_("leads"), default=0)
+    done = models.PositiveIntegerField(_("leads done"), default=0)
+    moved = models.PositiveIntegerField(_("leads moved"), default=0)
+    cursor = models.BigIntegerField(_("last lead id done"), default=0)
+    max_lead_id = models.BigIntegerField(_("last lead id"), default=0)
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("routing job")
+        verbose_name_plural = _("routing jobs")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state"], name="routing_job_state_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.reason} {self.state}"
+
+    @property
+    def percent(self) -> int:
+        if self.state == JobState.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+
+class ExportRecord(models.Model):
+    """Who exported which leads, with which filter, how many rows, when."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("user")
+    )
+    queue = models.ForeignKey(
+        NurtureQueue, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("queue")
+    )
+    filters = models.JSONField(_("filter"), default=dict, blank=True)
+    rows = models.PositiveIntegerField(_("rows"), null=True, blank=True, help_text=_("Empty until the download ends."))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.started_at:%Y-%m-%d %H:%M}: {self.rows}"

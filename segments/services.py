@@ -1,0 +1,791 @@
+"""The only writers of segments, pipelines, queues, policies, placements, routing decisions, jobs and exports.
+
+Routing has two evaluation paths, like scoring: ``route_lead`` tests the
+segment conditions in Python (the scoring engine over a registry extended with
+score attributes) and ``route_leads_sql`` compiles them to one SQL CASE per
+chunk. Both fill the same temporary table of moves and share every write
+after that, so a property test only has to hold the two evaluations equal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Value, When
+from django.db.models import IntegerField as IntegerFieldType
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from leads import services as lead_services
+from leads.models import CLOSED_STATUSES, Lead, Membership, Team
+from leads.roles import Role
+from scoring.compiler import condition_for
+from scoring.engine import matches
+
+from .attributes import segment_registry, validate_conditions
+from .models import (
+    AssignmentPolicy,
+    ExportRecord,
+    JobState,
+    LeadPlacement,
+    NurtureQueue,
+    Pipeline,
+    PolicyKind,
+    RepCapacity,
+    RoutingDecision,
+    RoutingJob,
+    RoutingReason,
+    Segment,
+    Stage,
+    StageVisit,
+)
+from .selectors import (
+    SegmentSpec,
+    conditions_window_days,
+    count_open_leads,
+    get_scored_snapshot,
+    list_segment_specs,
+)
+
+logger = logging.getLogger(__name__)
+User = AbstractBaseUser
+
+SEGMENT_FIELDS = frozenset(
+    {"name", "description", "priority", "conditions", "stage", "policy", "queue", "is_fallback", "active"}
+)
+MOVES_TABLE = "segments_moves"
+
+
+# --- segments, pipelines, queues, policies --------------------------------------------------
+
+
+def validate_segment_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a segment's fields and conditions; return cleaned data (ValidationError per field)."""
+    unknown = sorted(set(data) - SEGMENT_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("This field cannot be written.") for name in unknown})
+    cleaned = dict(data)
+    cleaned["conditions"] = validate_conditions(data.get("conditions"))
+    errors: dict[str, list[str]] = {}
+    stage, queue, policy = data.get("stage"), data.get("queue"), data.get("policy")
+    if (stage is None) == (queue is None):
+        errors["stage"] = [_("Choose either a pipeline stage or a nurture queue.")]
+    if policy is not None and stage is None:
+        errors["policy"] = [_("Only a pipeline destination takes an assignment policy.")]
+    if data.get("is_fallback") and cleaned["conditions"]:
+        errors["conditions"] = [_("The fallback segment catches every remaining lead: it takes no conditions.")]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def save_segment(
+    *, segment: Segment | None = None, data: Mapping[str, Any], acting_user: User | None = None
+) -> Segment:
+    """Create or change a segment; every lead is rerouted by one bulk job after commit."""
+    segment = segment or Segment()
+    current = {name: getattr(segment, name) for name in SEGMENT_FIELDS} if segment.pk else {}
+    cleaned = validate_segment_data(current | dict(data))
+    for name, value in cleaned.items():
+        setattr(segment, name, value)
+    segment.full_clean()
+    segment.save()
+    start_routing_job(reason=RoutingReason.SEGMENT_CHANGE)
+    return segment
+
+
+@transaction.atomic
+def delete_segment(*, segment: Segment, acting_user: User | None = None) -> None:
+    segment.delete()
+    start_routing_job(reason=RoutingReason.SEGMENT_CHANGE)
+
+
+@transaction.atomic
+def create_pipeline(*, name: str, stages: Sequence[str], description: str = "", closed: Sequence[str] = ()) -> Pipeline:
+    """A pipeline with its stages in the given order (``closed`` names the won/lost stages)."""
+    if not stages:
+        raise ValidationError({"stages": [_("A pipeline needs at least one stage.")]})
+    pipeline = Pipeline(name=name.strip(), description=description)
+    pipeline.full_clean()
+    pipeline.save()
+    for position, stage_name in enumerate(stages, start=1):
+        stage = Stage(pipeline=pipeline, name=stage_name.strip(), position=position, is_closed=stage_name in closed)
+        stage.full_clean()
+        stage.save()
+    return pipeline
+
+
+def create_nurture_queue(
+    *, name: str, purpose: str = "", cadence_days: int = 14, revisit_after_days: int = 90
+) -> NurtureQueue:
+    queue = NurtureQueue(
+        name=name.strip(), purpose=purpose, cadence_days=cadence_days, revisit_after_days=revisit_after_days
+    )
+    queue.full_clean()
+    queue.save()
+    return queue
+
+
+@transaction.atomic
+def save_assignment_policy(
+    *, policy: AssignmentPolicy | None = None, data: Mapping[str, Any], acting_user: User | None = None
+) -> AssignmentPolicy:
+    """Create or change a policy; a change to a policy in use reroutes every lead after commit."""
+    allowed = {"name", "kind", "team", "user", "capacity"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationError({name: _("This field cannot be written.") for name in unknown})
+    policy = policy or AssignmentPolicy()
+    for name, value in data.items():
+        setattr(policy, name, value)
+    if policy.kind == PolicyKind.FIXED_USER and policy.user is None:
+        raise ValidationError({"user": [_("A fixed-user policy needs a user.")]})
+    if policy.user is not None and not policy.user.is_active:
+        raise ValidationError({"user": [_("An inactive user cannot receive leads.")]})
+    policy.full_clean()
+    policy.save()
+    if policy.segments.exists():
+        start_routing_job(reason=RoutingReason.SEGMENT_CHANGE)
+    return policy
+
+
+def set_rep_capacity(*, user: User, max_open_leads: int | None) -> None:
+    """A rep's own limit of open leads; None removes it."""
+    if max_open_leads is None:
+        RepCapacity.objects.filter(user=user).delete()
+        return
+    RepCapacity.objects.update_or_create(user=user, defaults={"max_open_leads": max_open_leads})
+
+
+# --- manual changes: pin, owner, stage ------------------------------------------------------
+
+
+def _placement_for_update(lead_id: int) -> LeadPlacement:
+    LeadPlacement.objects.get_or_create(lead_id=lead_id)
+    return LeadPlacement.objects.select_for_update().get(lead_id=lead_id)
+
+
+@transaction.atomic
+def pin_lead(*, lead: Lead | int, pinned: bool = True, acting_user: User | None = None) -> LeadPlacement:
+    """Pin a lead where it is (automatic routing never moves it) or release it."""
+    lead_id = lead if isinstance(lead, int) else lead.pk
+    placement = _placement_for_update(lead_id)
+    if placement.pinned != pinned:
+        placement.pinned = pinned
+        placement.save(update_fields=["pinned"])
+    return placement
+
+
+@transaction.atomic
+def change_lead_owner(*, lead: Lead | int, owner: User | None, acting_user: User | None = None) -> Lead:
+    """A person sets the owner: routing keeps it from now on (until ``release_lead_owner``)."""
+    lead_id = lead if isinstance(lead, int) else lead.pk
+    placement = _placement_for_update(lead_id)
+    updated = lead_services.update_lead(lead=lead_id, data={"owner": owner}, acting_user=acting_user)
+    placement.manual_owner = True
+    placement.save(update_fields=["manual_owner"])
+    return updated
+
+
+@transaction.atomic
+def release_lead_owner(*, lead: Lead | int) -> None:
+    """Let routing pick the owner again."""
+    lead_id = lead if isinstance(lead, int) else lead.pk
+    placement = _placement_for_update(lead_id)
+    owner_id = Lead.objects.filter(pk=lead_id).values_list("owner_id", flat=True).first()
+    placement.manual_owner = False
+    placement.routed_owner_id = owner_id
+    placement.save(update_fields=["manual_owner", "routed_owner"])
+
+
+@transaction.atomic
+def move_lead_to_stage(*, lead: Lead | int, stage: Stage, acting_user: User | None = None) -> LeadPlacement:
+    """A rep moves a lead along its pipeline: the stage history records the time spent."""
+    lead_id = lead if isinstance(lead, int) else lead.pk
+    placement = _placement_for_update(lead_id)
+    if placement.stage_id == stage.pk:
+        return placement
+    if placement.pipeline_id not in (None, stage.pipeline_id):
+        raise ValidationError({"stage": [_("This stage belongs to another pipeline.")]})
+    now = timezone.now()
+    StageVisit.objects.filter(lead_id=lead_id, left_at__isnull=True).update(left_at=now)
+    StageVisit.objects.create(lead_id=lead_id, stage=stage, entered_at=now)
+    RoutingDecision.objects.create(
+        lead_id=lead_id,
+        created_at=now,
+        reason=RoutingReason.MANUAL,
+        from_segment_id=placement.segment_id,
+        to_segment_id=placement.segment_id,
+        from_stage_id=placement.stage_id,
+        to_stage=stage,
+        from_queue_id=placement.queue_id,
+        to_queue_id=placement.queue_id,
+        policy_note=_("Moved by %(user)s") % {"user": acting_user} if acting_user else "",
+    )
+    placement.pipeline_id, placement.stage, placement.stage_entered_at = stage.pipeline_id, stage, now
+    placement.save(update_fields=["pipeline", "stage", "stage_entered_at"])
+    return placement
+
+
+# --- owner picking (shared by both paths) ---------------------------------------------------
+
+
+@dataclass
+class PolicyState:
+    """One policy during one routing batch: its candidates, their loads and capacities, the turn counter."""
+
+    policy: AssignmentPolicy
+    candidates: list[int]  # active reps, ascending id
+    teams: dict[int, int | None]  # user id -> team id
+    capacity: dict[int, int | None]
+    loads: dict[int, int]
+    turns: int
+    territory: list[tuple[Team, frozenset[str], frozenset[str]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OwnerPick:
+    owner_id: int | None
+    team_id: int | None
+    note: str
+    changed: bool
+
+
+class OwnerPicker:
+    """Picks owners for one batch of moves, in lead id order, so both paths pick alike."""
+
+    def __init__(self) -> None:
+        self._states: dict[int, PolicyState] = {}
+
+    def _state(self, policy_id: int) -> PolicyState:
+        state = self._states.get(policy_id)
+        if state is not None:
+            return state
+        policy = AssignmentPolicy.objects.select_for_update(of=("self",)).get(pk=policy_id)
+        users = get_user_model().objects.filter(is_active=True)
+        if policy.kind == PolicyKind.FIXED_USER:
+            users = users.filter(pk=policy.user_id)
+        else:
+            users = users.filter(groups__name=Role.SALES_REP.value, membership__isnull=False)
+            if policy.team_id and policy.kind != PolicyKind.TERRITORY:
+                users = users.filter(membership__team_id=policy.team_id)
+        candidates = sorted(set(users.values_list("id", flat=True)))
+        teams = dict(Membership.objects.filter(user_id__in=candidates).values_list("user_id", "team_id"))
+        own = dict(RepCapacity.objects.filter(user_id__in=candidates).values_list("user_id", "max_open_leads"))
+        capacity: dict[int, int | None] = {}
+        for user_id in candidates:
+            limits = [c for c in (policy.capacity, own.get(user_id)) if c is not None]
+            capacity[user_id] = min(limits) if limits else None
+        state = PolicyState(
+            policy=policy,
+            candidates=candidates,
+            teams=teams,
+            capacity=capacity,
+            loads=count_open_leads(user_ids=candidates),
+            turns=policy.turns,
+        )
+        if policy.kind == PolicyKind.TERRITORY:
+            for team in Team.objects.order_by("id"):
+                countries = frozenset(str(c.code) for c in team.countries)
+                regions = frozenset(r.strip().lower() for r in team.regions or [] if r.strip())
+                state.territory.append((team, countries, regions))
+        self._states[policy_id] = state
+        return state
+
+    def _has_room(self, state: PolicyState, user_id: int) -> bool:
+        limit = state.capacity.get(user_id)
+        return limit is None or state.loads.get(user_id, 0) < limit
+
+    def pick(self, *, policy_id: int, owner_id: int | None, country: str, region: str) -> OwnerPick:
+        state = self._state(policy_id)
+        kind = state.policy.kind
+        eligible = state.candidates
+        team_id: int | None = None
+        if kind == PolicyKind.TERRITORY:
+            team_id = self._territory_team(state, country, region)
+            if team_id is None:
+                return OwnerPick(owner_id, None, _("No sales team covers this territory: left in the pool."), False)
+            eligible = [u for u in state.candidates if state.teams.get(u) == team_id]
+        if owner_id is not None and owner_id in eligible:
+            return OwnerPick(owner_id, state.teams.get(owner_id), _("The current owner fits the policy: kept."), False)
+        if kind == PolicyKind.ROUND_ROBIN:
+            chosen = None
+            for offset in range(len(eligible)):
+                user_id = eligible[(state.turns + offset) % len(eligible)]
+                if self._has_room(state, user_id):
+                    chosen = user_id
+                    state.turns += offset + 1
+                    break
+        else:
+            roomy = [u for u in eligible if self._has_room(state, u)]
+            chosen = min(roomy, key=lambda u: (state.loads.get(u, 0), u)) if roomy else None
+        if chosen is None:
+            return OwnerPick(owner_id, team_id, _("No active rep with spare capacity: owner unchanged."), False)
+        if owner_id is not None and owner_id in state.loads:
+            state.loads[owner_id] -= 1
+        state.loads[chosen] = state.loads.get(chosen, 0) + 1
+        note = _("%(policy)s (%(kind)s) picked the owner.") % {
+            "policy": state.policy.name,
+            "kind": PolicyKind(kind).label,
+        }
+        return OwnerPick(chosen, team_id or state.teams.get(chosen), note, True)
+
+    @staticmethod
+    def _territory_team(state: PolicyState, country: str, region: str) -> int | None:
+        region = (region or "").strip().lower()
+        if not country:
+            return None
+        by_country = [
+            (team, regions) for team, countries, regions in state.territory if country and country in countries
+        ]
+        for team, regions in by_country:  # a team naming the region wins over one covering the whole country
+            if regions and region in regions:
+                return team.pk
+        for team, regions in by_country:
+            if not regions:
+                return team.pk
+        return None
+
+    def save_turns(self) -> None:
+        for state in self._states.values():
+            if state.turns != state.policy.turns:
+                AssignmentPolicy.objects.filter(pk=state.policy.pk).update(turns=state.turns)
+
+
+# --- routing: the shared write path ---------------------------------------------------------
+
+
+def _ensure_moves_table(cursor: Any) -> None:
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {MOVES_TABLE} ("
+        "lead_id bigint PRIMARY KEY, to_segment bigint, to_pipeline bigint, to_stage bigint, to_queue bigint, "
+        "from_segment bigint, from_pipeline bigint, from_stage bigint, from_queue bigint, "
+        "owner_id bigint, new_owner bigint, routed_owner bigint, manual integer, "
+        "policy_id bigint, note varchar(300), country varchar(2), region varchar(120))"
+    )
+    cursor.execute(f"DELETE FROM {MOVES_TABLE}")  # noqa: S608 -- constant table name
+
+
+def _fill_moves(cursor: Any, targets_sql: str, params: Sequence[Any]) -> int:
+    """Insert a move for each lead of ``targets_sql`` (id, target) whose destination differs from its placement.
+
+    Pinned leads and leads without a target stay where they are. ``manual`` is 1
+    when a person set the owner: the pin flag, or an owner routing did not give.
+    """
+    cursor.execute(
+        f"INSERT INTO {MOVES_TABLE} (lead_id, to_segment, to_pipeline, to_stage, to_queue, "  # noqa: S608
+        "from_segment, from_pipeline, from_stage, from_queue, owner_id, new_owner, routed_owner, manual, "
+        "policy_id, note, country, region) "
+        "SELECT t.id, sg.id, st.pipeline_id, sg.stage_id, sg.queue_id, "
+        "p.segment_id, p.pipeline_id, p.stage_id, p.queue_id, l.owner_id, l.owner_id, "
+        "CASE WHEN p.manual_owner OR (p.lead_id IS NOT NULL AND l.owner_id IS NOT NULL "
+        "AND l.owner_id IS DISTINCT FROM p.routed_owner_id) THEN p.routed_owner_id ELSE l.owner_id END, "
+        "CASE WHEN p.manual_owner OR (p.lead_id IS NOT NULL AND l.owner_id IS NOT NULL "
+        "AND l.owner_id IS DISTINCT FROM p.routed_owner_id) THEN 1 ELSE 0 END, "
+        "sg.policy_id, '', COALESCE(c.country, ''), COALESCE(c.region, '') "
+        f"FROM ({targets_sql}) t "
+        "JOIN segments_segment sg ON sg.id = t.target "
+        "LEFT JOIN segments_stage st ON st.id = sg.stage_id "
+        "JOIN leads_lead l ON l.id = t.id "
+        "LEFT JOIN leads_company c ON c.id = l.company_id "
+        "LEFT JOIN segments_leadplacement p ON p.lead_id = t.id "
+        "WHERE (p.pinned IS NULL OR NOT p.pinned) AND (p.segment_id IS DISTINCT FROM sg.id "
+        "OR p.pipeline_id IS DISTINCT FROM st.pipeline_id OR p.queue_id IS DISTINCT FROM sg.queue_id)",
+        list(params),
+    )
+    return cursor.rowcount
+
+
+def _pick_owners(cursor: Any, *, reason: str) -> list[tuple[int, int, int | None]]:
+    """Pick owners for moves into a pipeline with a policy; return (lead, owner, team) changes to write."""
+    cursor.execute(
+        f"SELECT lead_id, policy_id, owner_id, manual, country, region FROM {MOVES_TABLE} "  # noqa: S608
+        "WHERE to_pipeline IS NOT NULL AND policy_id IS NOT NULL ORDER BY lead_id"
+    )
+    rows = cursor.fetchall()
+    if not rows:
+        return []
+    picker = OwnerPicker()
+    changes = []
+    notes = []
+    kept_by_hand = _("The owner was set by hand: kept.")
+    for lead_id, policy_id, owner_id, manual, country, region in rows:
+        if manual:
+            notes.append((owner_id, None, kept_by_hand, lead_id))
+            continue
+        pick = picker.pick(policy_id=policy_id, owner_id=owner_id, country=country or "", region=region or "")
+        notes.append((pick.owner_id, policy_id, pick.note[:300], lead_id))
+        if pick.changed:
+            changes.append((lead_id, pick.owner_id, pick.team_id))
+    picker.save_turns()
+    cursor.executemany(
+        f"UPDATE {MOVES_TABLE} SET new_owner = %s, policy_id = %s, note = %s, "  # noqa: S608
+        "routed_owner = CASE WHEN manual = 1 THEN routed_owner ELSE %s END WHERE lead_id = %s",
+        [(owner, policy, note, owner, lead_id) for owner, policy, note, lead_id in notes],
+    )
+    cursor.execute(f"UPDATE {MOVES_TABLE} SET policy_id = NULL WHERE to_pipeline IS NULL")  # noqa: S608
+    return changes
+
+
+def _revisit_case(now: datetime) -> tuple[str, list[Any]]:
+    """SQL CASE giving each queue's revisit date (computed here: date arithmetic differs per database)."""
+    today = timezone.localdate(now)
+    queues = list(NurtureQueue.objects.values_list("id", "revisit_after_days"))
+    if not queues:
+        return "NULL", []
+    sql = "CASE m.to_queue " + " ".join("WHEN %s THEN %s" for _q in queues) + " END"
+    params: list[Any] = []
+    for queue_id, days in queues:
+        params += [queue_id, today + timedelta(days=days)]
+    return sql, params
+
+
+def _apply_moves(cursor: Any, *, now: datetime, reason: str, job_id: int | None) -> int:
+    """Write every move in the moves table: owners, decisions, stage visits, queue stays, placements."""
+    changes = _pick_owners(cursor, reason=reason)
+    stage_sql = (
+        "CASE WHEN m.to_pipeline IS NULL THEN NULL WHEN m.to_pipeline = m.from_pipeline THEN m.from_stage "
+        "ELSE m.to_stage END"
+    )
+    cursor.execute(
+        "INSERT INTO segments_routingdecision (lead_id, created_at, reason, from_segment_id, to_segment_id, "  # noqa: S608
+        "from_stage_id, to_stage_id, from_queue_id, to_queue_id, from_owner_id, to_owner_id, "
+        "matched_conditions, policy_id, policy_note, job_id) "
+        f"SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, {stage_sql}, m.from_queue, "
+        f"m.to_queue, m.owner_id, m.new_owner, sg.conditions, m.policy_id, m.note, %s FROM {MOVES_TABLE} m "
+        "JOIN segments_segment sg ON sg.id = m.to_segment",
+        [now, reason, job_id],
+    )
+    moved = cursor.rowcount
+    changed_pipeline = f"SELECT lead_id FROM {MOVES_TABLE} WHERE to_pipeline IS DISTINCT FROM from_pipeline"  # noqa: S608
+    cursor.execute(
+        f"UPDATE segments_stagevisit SET left_at = %s WHERE left_at IS NULL AND lead_id IN ({changed_pipeline})",  # noqa: S608
+        [now],
+    )
+    cursor.execute(
+        "INSERT INTO segments_stagevisit (lead_id, stage_id, entered_at, left_at) "  # noqa: S608
+        f"SELECT lead_id, to_stage, %s, NULL FROM {MOVES_TABLE} "
+        "WHERE to_pipeline IS NOT NULL AND to_pipeline IS DISTINCT FROM from_pipeline",
+        [now],
+    )
+    changed_queue = f"SELECT lead_id FROM {MOVES_TABLE} WHERE to_queue IS DISTINCT FROM from_queue"  # noqa: S608
+    cursor.execute(
+        f"UPDATE segments_nurturemembership SET left_at = %s WHERE left_at IS NULL AND lead_id IN ({changed_queue})",  # noqa: S608
+        [now],
+    )
+    revisit_sql, revisit_params = _revisit_case(now)
+    cursor.execute(
+        "INSERT INTO segments_nurturemembership (lead_id, queue_id, entered_at, reason, revisit_on, left_at) "  # noqa: S608
+        f"SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL FROM {MOVES_TABLE} m "
+        "JOIN segments_segment sg ON sg.id = m.to_segment "
+        "WHERE m.to_queue IS NOT NULL AND m.to_queue IS DISTINCT FROM m.from_queue",
+        [now, _("Segment: "), *revisit_params],
+    )
+    cursor.execute(
+        "INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, stage_entered_at, "  # noqa: S608
+        "queue_id, pinned, manual_owner, routed_owner_id, routed_at) "
+        f"SELECT m.lead_id, m.to_segment, m.to_pipeline, {stage_sql}, "
+        "CASE WHEN m.to_pipeline IS NULL THEN NULL ELSE %s END, m.to_queue, false, false, m.routed_owner, %s "
+        f"FROM {MOVES_TABLE} m WHERE true "
+        "ON CONFLICT (lead_id) DO UPDATE SET segment_id = excluded.segment_id, pipeline_id = excluded.pipeline_id, "
+        "stage_id = excluded.stage_id, queue_id = excluded.queue_id, routed_owner_id = excluded.routed_owner_id, "
+        "routed_at = excluded.routed_at, stage_entered_at = CASE WHEN excluded.pipeline_id IS NULL THEN NULL "
+        "WHEN excluded.pipeline_id = p.pipeline_id THEN p.stage_entered_at ELSE excluded.stage_entered_at END",
+        [now, now],
+    )
+    # Owners change through the leads service (version bump, history, validation): after
+    # commit the lead is rescored, and a rescore that changes nothing sends no score_changed.
+    for lead_id, owner_id, team_id in changes:
+        data: dict[str, Any] = {"owner": get_user_model().objects.get(pk=owner_id)}
+        if team_id is not None:
+            data["team"] = Team(pk=team_id)
+        lead_services.update_lead(lead=lead_id, data=data)
+    return moved
+
+
+def _moved_lead_ids(cursor: Any) -> list[int]:
+    cursor.execute(f"SELECT lead_id FROM {MOVES_TABLE} ORDER BY lead_id")  # noqa: S608
+    return [row[0] for row in cursor.fetchall()]
+
+
+# --- routing: the two evaluation paths -----------------------------------------------------
+
+
+def pick_segment(
+    specs: Sequence[SegmentSpec], snapshot: Any, now: datetime, registry: Mapping[str, Any] | None = None
+) -> SegmentSpec | None:
+    """The first segment whose conditions all hold (Python path); the fallback catches the rest."""
+    registry = registry or segment_registry()
+    for spec in specs:
+        if spec.is_fallback:
+            return spec
+        if all(matches(rule, snapshot, now, registry=registry) for rule in spec.rules):
+            return spec
+    return None
+
+
+def segment_case(specs: Sequence[SegmentSpec], now: datetime) -> Case | Value:
+    """SQL twin of ``pick_segment``: one CASE over the segments in match order."""
+    registry = segment_registry()
+    whens = []
+    fallback: int | None = None
+    for spec in specs:
+        if spec.is_fallback:
+            fallback = spec.id
+            break
+        condition = Q()
+        for rule in spec.rules:
+            condition &= Q(condition_for(rule, now, registry=registry))
+        whens.append(When(condition, then=Value(spec.id)))
+    if not whens:
+        return Value(fallback, output_field=IntegerFieldType())
+    return Case(*whens, default=Value(fallback), output_field=IntegerFieldType())
+
+
+@dataclass(frozen=True)
+class RoutingOutcome:
+    moved_lead_ids: list[int]
+
+
+def route_lead(
+    *, lead_id: int, reason: str = RoutingReason.SCORE_CHANGE, now: datetime | None = None
+) -> RoutingDecision | None:
+    """Route one lead now (Python evaluation); return the decision, or None when it stays where it is.
+
+    Idempotent: a lead already at its destination is not touched, so a second
+    run writes nothing. Pinned and closed (won, lost, disqualified) leads stay.
+    """
+    now = now or timezone.now()
+    specs = list_segment_specs()
+    if not specs:
+        return None
+    with transaction.atomic():
+        status = Lead.objects.select_for_update().filter(pk=lead_id).values_list("status", flat=True).first()
+        if status is None or status in CLOSED_STATUSES:
+            return None
+        snapshot = get_scored_snapshot(lead_id=lead_id, now=now, window_days=conditions_window_days(specs))
+        target = pick_segment(specs, snapshot, now)
+        if target is None:
+            return None
+        with connection.cursor() as cursor:
+            _ensure_moves_table(cursor)
+            if not _fill_moves(cursor, "SELECT %s AS id, %s AS target", [lead_id, target.id]):
+                return None
+            _apply_moves(cursor, now=now, reason=reason, job_id=None)
+        return RoutingDecision.objects.filter(lead_id=lead_id).order_by("-id").first()
+
+
+def route_leads_sql(
+    *, leads: QuerySet[Lead], reason: str, now: datetime | None = None, job_id: int | None = None
+) -> RoutingOutcome:
+    """Route a set of leads in the database: one CASE picks every target, shared writes move them."""
+    now = now or timezone.now()
+    specs = list_segment_specs()
+    if not specs:
+        return RoutingOutcome([])
+    targets = (
+        leads.exclude(status__in=CLOSED_STATUSES)
+        .order_by()
+        .annotate(target=segment_case(specs, now))
+        .values_list("id", "target")
+    )
+    targets_sql, params = targets.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        _ensure_moves_table(cursor)
+        if not _fill_moves(cursor, targets_sql, params):
+            return RoutingOutcome([])
+        moved_ids = _moved_lead_ids(cursor)
+        _apply_moves(cursor, now=now, reason=reason, job_id=job_id)
+    return RoutingOutcome(moved_ids)
+
+
+def route_leads(*, lead_ids: Iterable[int], reason: str = RoutingReason.SCORE_CHANGE) -> int:
+    """Route a batch of leads set-based (what a batch of score changes calls); returns how many moved."""
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return 0
+    return len(route_leads_sql(leads=Lead.objects.filter(id__in=ids), reason=reason).moved_lead_ids)
+
+
+# --- bulk jobs ----------------------------------------------------------------------------
+
+
+def start_routing_job(*, reason: str = RoutingReason.SEGMENT_CHANGE, enqueue: bool = True) -> RoutingJob:
+    """Create a job over every lead, supersede older unfinished ones, enqueue it after commit."""
+    from .tasks import run_routing_job as run_routing_job_task
+
+    bounds = Lead.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    with transaction.atomic():
+        RoutingJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).update(
+            state=JobState.SUPERSEDED, finished_at=timezone.now()
+        )
+        job = RoutingJob.objects.create(
+            reason=reason,
+            total=Lead.objects.count(),
+            cursor=(bounds["lo"] or 1) - 1,
+            max_lead_id=bounds["hi"] or 0,
+        )
+        if enqueue:
+            run_routing_job_task.delay_on_commit(job.pk)
+    return job
+
+
+def run_routing_job(
+    *, job_id: int, chunk_size: int | None = None, on_chunk: Callable[[RoutingJob], None] | None = None
+) -> RoutingJob:
+    """Run (or resume) a job from its cursor, one short transaction per chunk of lead ids.
+
+    A killed run resumes from the last committed chunk; a job superseded by a
+    newer change stops at the next chunk boundary.
+    """
+    job = RoutingJob.objects.get(pk=job_id)
+    if job.state in (JobState.DONE, JobState.SUPERSEDED):
+        return job
+    if job.state == JobState.PENDING:
+        RoutingJob.objects.filter(pk=job.pk, state=JobState.PENDING).update(
+            state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
+        )
+    chunk_size = chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", settings.SCORING_CHUNK_SIZE)
+    try:
+        while True:
+            job.refresh_from_db()
+            if job.state != JobState.RUNNING:
+                return job
+            if job.cursor >= job.max_lead_id:
+                break
+            upper = job.cursor + chunk_size
+            with transaction.atomic():
+                chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
+                count = chunk.count()
+                moved = len(route_leads_sql(leads=chunk, reason=job.reason, job_id=job.pk).moved_lead_ids)
+                # The cursor moves with the chunk's writes: a crash redoes at most this chunk.
+                updated = RoutingJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
+                    cursor=min(upper, job.max_lead_id),
+                    done=min(job.total, job.done + count),
+                    moved=job.moved + moved,
+                    chunks_done=job.chunks_done + 1,
+                    updated_at=timezone.now(),
+                )
+                if not updated:  # superseded or run twice: give the chunk back
+                    transaction.set_rollback(True)
+                    job.refresh_from_db()
+                    return job
+            if on_chunk:
+                job.refresh_from_db()
+                on_chunk(job)
+    except Exception as exc:
+        RoutingJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
+        raise
+    RoutingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        state=JobState.DONE, done=job.total, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def resume_stalled_routing_jobs(*, stalled_after: timedelta = timedelta(minutes=2)) -> list[int]:
+    """Re-enqueue the newest unfinished job when it made no progress lately (its worker died)."""
+    from .tasks import run_routing_job as run_routing_job_task
+
+    jobs = list(RoutingJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).order_by("-id"))
+    for old in jobs[1:]:
+        RoutingJob.objects.filter(pk=old.pk).update(state=JobState.SUPERSEDED, finished_at=timezone.now())
+    resumed = []
+    for job in jobs[:1]:
+        if job.updated_at < timezone.now() - stalled_after:
+            run_routing_job_task.delay(job.pk)
+            resumed.append(job.pk)
+    return resumed
+
+
+# --- preview -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoveCount:
+    from_segment: str
+    to_segment: str
+    leads: int
+
+
+def preview_segment_change(
+    *, segment: Segment | None, data: Mapping[str, Any], now: datetime | None = None
+) -> list[MoveCount]:
+    """How many leads would move, from which segment to which, if ``data`` were saved. Writes nothing.
+
+    Set-based: the segment CASE with the edited segment swapped in, grouped by
+    (current segment, new segment) in one query. Raises ValidationError like a save.
+    """
+    now = now or timezone.now()
+    current = {name: getattr(segment, name) for name in SEGMENT_FIELDS} if segment and segment.pk else {}
+    cleaned = validate_segment_data(current | dict(data))
+    stage, queue = cleaned.get("stage"), cleaned.get("queue")
+    edited = SegmentSpec(
+        id=segment.pk if segment and segment.pk else -1,
+        name=cleaned.get("name") or _("(new segment)"),
+        priority=int(cleaned.get("priority") or 100),
+        conditions=tuple(cleaned["conditions"]),
+        is_fallback=bool(cleaned.get("is_fallback")),
+        stage_id=stage.pk if stage else None,
+        pipeline_id=stage.pipeline_id if stage else None,
+        queue_id=queue.pk if queue else None,
+        policy_id=None,
+    )
+    specs = [s for s in list_segment_specs() if s.id != edited.id and not (edited.is_fallback and s.is_fallback)]
+    if cleaned.get("active", True):
+        specs.append(edited)
+    specs.sort(key=lambda s: (s.is_fallback, s.priority, s.id))
+    destination_changed = bool(current) and (
+        (segment.stage.pipeline_id if segment.stage_id else None, segment.queue_id)
+        != (edited.pipeline_id, edited.queue_id)
+    )
+    rows = (
+        Lead.objects.exclude(status__in=CLOSED_STATUSES)
+        .exclude(placement__pinned=True)
+        .annotate(target=segment_case(specs, now), current=F("placement__segment_id"))
+        .filter(target__isnull=False)
+        .values("current", "target")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    names = dict(Segment.objects.values_list("id", "name"))
+    names[edited.id] = edited.name
+    nowhere = _("(not placed)")
+    moves = []
+    for row in rows:
+        if row["current"] == row["target"] and not (destination_changed and row["target"] == edited.id):
+            continue
+        source = names.get(row["current"], nowhere) if row["current"] else nowhere
+        moves.append(MoveCount(source, names.get(row["target"], "?"), row["n"]))
+    return moves
+
+
+# --- exports -------------------------------------------------------------------------------
+
+
+def start_export(*, user: User, queue: NurtureQueue | None, filters: Mapping[str, Any]) -> ExportRecord:
+    """Record who exports what, before the first row leaves."""
+    return ExportRecord.objects.create(
+        user=user if user.is_authenticated else None,
+        queue=queue,
+        filters=dict(filters),
+        started_at=timezone.now(),
+    )
+
+
+def finish_export(*, export_id: int, rows: int) -> None:
+    ExportRecord.objects.filter(pk=export_id).update(rows=rows, finished_at=timezone.now())
+
+
+def revisit_date(*, queue: NurtureQueue, on: date | None = None) -> date:
+    return (on or timezone.localdate()) + timedelta(days=queue.revisit_after_days)
