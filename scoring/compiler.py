@@ -101,6 +101,12 @@ def rule_flags(rules: RuleSet, now: datetime) -> dict[str, models.Expression]:
     }
 
 
+def _vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
+
+
 def score_select(rules: RuleSet, now: datetime, leads: models.QuerySet) -> tuple[str, list[Any]]:
     """SQL selecting (id, version, fit, engagement, qualification, total, band, fired) for ``leads``.
 
@@ -112,6 +118,11 @@ def score_select(rules: RuleSet, now: datetime, leads: models.QuerySet) -> tuple
     flags = rule_flags(rules, now)
     inner = leads.order_by().annotate(**flags).values_list("id", "version", *flags)
     inner_sql, inner_params = inner.query.sql_with_params()
+    # An optimisation fence: without it the planner inlines each r_i into every
+    # place the outer layers use it (parts, clamps, total, band), evaluating
+    # every condition and event subquery dozens of times per row.
+    fence = " OFFSET 0" if _vendor() == "postgresql" else " LIMIT -1 OFFSET 0"
+    inner_sql += fence
     params: list[Any] = []
 
     raw_cols = []

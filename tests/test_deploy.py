@@ -319,12 +319,6 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 def test_check_deploy_passes_with_production_settings(tmp_path):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
     output = result.stdout + result.stderr
-    # TEMPORARY, delete once scoring/api.py is fixed: LeadScoreHistoryView.get_queryset reads
-    # self.kwargs["lead_id"], which schema generation does not provide (drf_spectacular.W001).
-    # That file belongs to the scoring work in progress; any other issue still fails here.
-    issues = re.findall(r"^.*\(\w+\.[EW]\d+\).*$", output, re.M)
-    if result.returncode and issues and all("(drf_spectacular.W001) " in i and "scoring/api.py" in i for i in issues):
-        pytest.xfail("drf_spectacular.W001 in scoring/api.py LeadScoreHistoryView (owned by the scoring work)")
     assert result.returncode == 0, output
 
 
