@@ -171,6 +171,8 @@ def compile_mapping(mapping: Mapping[str, Any], header: Sequence[str]) -> Compil
     if not isinstance(raw_columns, Mapping):
         raise MappingError(_("“columns” must map column names to targets."))
     for column, raw_spec in raw_columns.items():
+        if column.startswith("_"):
+            continue  # a comment
         spec = {"to": raw_spec} if isinstance(raw_spec, str) else dict(raw_spec or {})
         target = str(spec.get("to") or "ignore")
         if target == "ignore":
