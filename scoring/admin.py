@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -50,6 +51,9 @@ class PointRuleForm(forms.ModelForm):
         help_text=_("For “is one of”: values separated by commas. For “is between”: lowest, highest."),
     )
 
+    class Media:
+        js = ("scoring/rule_form.js",)
+
     class Meta:
         model = PointRule
         fields = ["name", "category", "attribute", "operator", "value", "window_days", "points", "active", "notes"]
@@ -57,6 +61,14 @@ class PointRuleForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["attribute"].choices = [("", "---------"), *attribute_choices()]
+        # The form's script offers only the operators each attribute allows.
+        keys = [key for _group, attrs in attribute_choices() for key, _label in attrs]
+        self.fields["attribute"].widget.attrs.update(
+            {
+                "data-operators": json.dumps({k: list(get_attribute(k).allowed_operators) for k in keys}),
+                "data-windowed": json.dumps([k for k in keys if get_attribute(k).needs_window]),
+            }
+        )
         value = self.initial.get("value")
         if isinstance(value, list):
             self.initial["value"] = ", ".join(str(v) for v in value)
@@ -107,7 +119,10 @@ class PointRuleAdmin(ManagersOnlyMixin, admin.ModelAdmin):
             {int(k[1:]): v for k, v in LeadScore.objects.aggregate(**aggregates).items()} if aggregates else {}
         )
         try:
-            return super().changelist_view(request, extra_context)
+            response = super().changelist_view(request, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # while the counts are set: TemplateResponse renders lazily
+            return response
         finally:
             _counts.value = None
 

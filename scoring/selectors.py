@@ -20,10 +20,10 @@ def get_current_rules_version() -> int:
     return RulesVersion.objects.aggregate(n=Max("number"))["n"] or 0
 
 
-def get_current_rules_version_key() -> tuple[int, int]:
-    """(version number, row id): numbers never repeat in production, row ids guard tests that roll back."""
-    row = RulesVersion.objects.order_by("-number").values_list("number", "id").first()
-    return row or (0, 0)
+def get_current_rules_version_key() -> tuple[int, int, str]:
+    """(number, row id, created_at): numbers never repeat once committed; the rest guards rolled-back rows."""
+    row = RulesVersion.objects.order_by("-number").values_list("number", "id", "created_at").first()
+    return (row[0], row[1], row[2].isoformat()) if row else (0, 0, "")
 
 
 def get_lead_snapshot(*, lead_id: int, now: datetime, window_days: int) -> LeadSnapshot | None:

@@ -182,7 +182,7 @@ def bump_rules_version(*, reason: str, start_job: bool = True) -> RulesVersion:
     return version
 
 
-_RULE_SET_CACHE: dict[tuple[int, int], RuleSet] = {}
+_RULE_SET_CACHE: dict[tuple[int, int, str], RuleSet] = {}
 
 
 def rule_set_from_snapshot(number: int, snapshot: Mapping[str, Any]) -> RuleSet:
@@ -202,7 +202,8 @@ def load_rule_set(number: int | None = None) -> RuleSet:
     if number is None:
         key = get_current_rules_version_key()
     else:
-        key = (number, RulesVersion.objects.filter(number=number).values_list("id", flat=True).first() or 0)
+        row = RulesVersion.objects.filter(number=number).values_list("id", "created_at").first()
+        key = (number, row[0], row[1].isoformat()) if row else (number, 0, "")
     cached = _RULE_SET_CACHE.get(key)
     if cached is not None:
         return cached
