@@ -118,6 +118,22 @@ def copy_job(*, job: ImportJob, dry_run: bool, acting_user: User | None = None) 
     )
 
 
+def set_job_mapping(*, job: ImportJob, mapping: Mapping[str, Any]) -> ImportJob:
+    """Give a job that has not started its (checked) mapping."""
+    if job.state != ImportState.PENDING:
+        raise ValidationError(_("This import has started already."))
+    with open(job.file_path, "rb") as stream:
+        dialect = sniff(stream, encoding=mapping.get("encoding") or None)
+        try:
+            header = next(csv.reader(open_text(stream, dialect.encoding), delimiter=dialect.delimiter), [])
+        except (UnicodeDecodeError, csv.Error):
+            header = []
+    compile_mapping(mapping, header)
+    job.mapping = dict(mapping)
+    job.save(update_fields=["mapping", "updated_at"])
+    return job
+
+
 def start_import_job(*, job: ImportJob) -> None:
     """Run the job in a worker after the surrounding transaction commits."""
     from leads.tasks import run_import_job as run_import_job_task
