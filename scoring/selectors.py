@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F, Max, Q, QuerySet
 
-from leads.models import EngagementEvent, Lead, Qualification
+from leads.models import EngagementEvent, Lead
 from leads.selectors import get_lead_for_user
 
 from .models import JobState, LeadScore, RescoreJob, RulesVersion, ScoreHistory
@@ -26,21 +26,28 @@ def get_current_rules_version_key() -> tuple[int, int, str]:
     return (row[0], row[1], row[2].isoformat()) if row else (0, 0, "")
 
 
-def get_lead_snapshot(*, lead_id: int, now: datetime, window_days: int) -> LeadSnapshot | None:
-    """Everything the engine reads about one lead, in three queries."""
-    lead = Lead.objects.select_related("company").filter(pk=lead_id).first()
+def get_lead_snapshot(*, lead_id: int, now: datetime, window_days: int, lock: bool = False) -> LeadSnapshot | None:
+    """Everything the engine reads about one lead, in two queries (three when it has no recent events).
+
+    ``lock`` takes the lead's row lock (inside the caller's transaction).
+    """
+    leads = Lead.objects.select_related("company", "qualification")
+    if lock:
+        leads = leads.select_for_update(of=("self",))
+    lead = leads.filter(pk=lead_id).first()
     if lead is None:
         return None
-    qual = Qualification.objects.filter(lead_id=lead_id).first()
+    qual = getattr(lead, "qualification", None)
     company = lead.company
-    events: tuple[tuple[str, datetime], ...] = ()
-    if window_days:
-        events = tuple(
-            EngagementEvent.objects.filter(
-                lead_id=lead_id, occurred_at__gte=now - timedelta(days=window_days), occurred_at__lte=now
-            ).values_list("kind", "occurred_at")
-        )
-    last = EngagementEvent.objects.filter(lead_id=lead_id).aggregate(m=Max("occurred_at"))["m"]
+    since = now - timedelta(days=max(window_days, 1))
+    recent = list(
+        EngagementEvent.objects.filter(lead_id=lead_id, occurred_at__gte=since).values_list("kind", "occurred_at")
+    )
+    events = tuple((kind, at) for kind, at in recent if at <= now) if window_days else ()
+    if recent:
+        last = max(at for _kind, at in recent)  # every event newer than `since` is in `recent`
+    else:
+        last = EngagementEvent.objects.filter(lead_id=lead_id).aggregate(m=Max("occurred_at"))["m"]
     return LeadSnapshot(
         lead_id=lead.pk,
         version=lead.version,

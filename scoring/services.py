@@ -222,6 +222,14 @@ def fired_text(result: ScoreResult) -> str:
     return "," + "".join(f"{rule_id}," for rule_id in result.fired_ids)
 
 
+def _relax_commit_durability() -> None:
+    """Scores are derived data: a crash may lose the last few milliseconds of them, and the
+    sweep recomputes those. Not waiting for the WAL flush makes each score commit ~3 ms faster."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def score_lead(
     *, lead_id: int, reason: str = ScoreChangeReason.LEAD_CHANGE, now: datetime | None = None
 ) -> LeadScore | None:
@@ -233,11 +241,10 @@ def score_lead(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        # The lead's row lock orders score writes per lead and pins the version we read.
-        if not Lead.objects.select_for_update().filter(pk=lead_id).exists():
-            return None
+        _relax_commit_durability()
         rules = load_rule_set()
-        snapshot = get_lead_snapshot(lead_id=lead_id, now=now, window_days=rules.max_window_days)
+        # The lead's row lock orders score writes per lead and pins the version we read.
+        snapshot = get_lead_snapshot(lead_id=lead_id, now=now, window_days=rules.max_window_days, lock=True)
         if snapshot is None:
             return None
         current = LeadScore.objects.filter(lead_id=lead_id).first()
