@@ -73,14 +73,21 @@ def load_leads(n: int) -> None:
     if have == n:
         print(f"leads: {n} already loaded")
         return
-    if n > 200_000:
-        print(f"warning: loading {n} leads with seed_demo_data (~1,300 leads/s); this takes a while")
-    _execute("TRUNCATE leads_lead, leads_company RESTART IDENTITY CASCADE")
-    seconds, report = _timed(lambda: seed_demo_data(leads=n, seed=1))
-    print(
-        f"loaded {report.leads} leads, {report.companies} companies, {report.events} events "
-        f"in {seconds:.1f} s ({report.leads / seconds:,.0f} leads/s)"
-    )
+    if n > 50_000:
+        from .dataset import load_synthetic
+
+        report = load_synthetic(leads=n)
+        print(
+            f"loaded {n} synthetic leads, {report['companies']} companies, {report['events']} events "
+            f"in {report['seconds']:.1f} s"
+        )
+    else:
+        _execute("TRUNCATE leads_lead, leads_company RESTART IDENTITY CASCADE")
+        seconds, demo = _timed(lambda: seed_demo_data(leads=n, seed=1))
+        print(
+            f"loaded {demo.leads} leads, {demo.companies} companies, {demo.events} events "
+            f"in {seconds:.1f} s ({demo.leads / seconds:,.0f} leads/s)"
+        )
     _execute("ANALYZE")
 
 
