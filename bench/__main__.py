@@ -51,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     from . import scoring_rescore
 
     scoring_rescore.run(leads=args.leads)
+    if os.environ.get("REDIS_URL"):
+        from . import scoring_worker
+
+        rows = scoring_worker.run(rate=50, seconds=30, drain=min(5000, args.leads // 4))
+        scoring_worker.print_rows(rows)
+        scoring_rescore.append_results(rows, leads=args.leads)
+    else:
+        print("REDIS_URL not set: skipping the worker benchmarks (latency, throughput)")
     return 0
 
 

@@ -156,7 +156,12 @@ def main() -> None:
     import django
 
     django.setup()
-    for row in run(rate=args.rate, seconds=args.seconds, drain=args.drain):
+    print_rows(run(rate=args.rate, seconds=args.seconds, drain=args.drain))
+
+
+def print_rows(rows: list[dict]) -> None:
+    print("\nscoring through a real worker and Redis")
+    for row in rows:
         print(f"{row['figure']:<60} {row['value']:>10}   goal {row['goal']}")
 
 

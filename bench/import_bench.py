@@ -1,0 +1,184 @@
+"""CSV import figures: dry run and real run of a generated file (rows/s, peak memory) against PostgreSQL COPY.
+
+Run: ``DATABASE_URL=postgres://... python -m bench.import_bench --rows 100000`` (uses the database leadqual_import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DB = "leadqual_import"
+SOURCES = ["Google", "google", "LinkedIn", "Webinar", "Referral", "Select", "Event", "partner"]
+HEADER = ["Email", "First name", "Last name", "Phone", "Company", "Website", "Country", "Lead Source", "Budget",
+          "Visits", "Occupation", "Converted"]  # fmt: skip
+MAPPING = {
+    "columns": {
+        "Email": "lead.email",
+        "First name": "lead.first_name",
+        "Last name": "lead.last_name",
+        "Phone": "lead.phone",
+        "Company": "company.name",
+        "Website": "company.domain",
+        "Country": "company.country",
+        "Lead Source": {"to": "lead.source", "values": {"google": "ppc"}, "other": "other"},
+        "Budget": "bant.budget",
+        "Visits": {"to": "custom.visits", "type": "number"},
+        "Occupation": {"to": "custom.occupation", "type": "choice"},
+        "Converted": {"to": "outcome", "values": {"1": "won", "0": "lost"}},
+    },
+    "not_answered": ["Select", "N/A", "-"],
+    "duplicates": "update",
+}
+
+
+def _database_url(url: str) -> str:
+    import psycopg2
+    from psycopg2 import sql
+
+    parts = urlsplit(url)
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    admin.close()
+    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+
+
+def write_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """A realistic file: 1 company per 4 leads, half with phones, 2 % bad emails, 1 % in-file duplicates."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            n = rng.randrange(i) if i and rng.random() < 0.01 else i  # an in-file duplicate
+            company = n // 4
+            email = f"person{n}@company{company}.example.com" if rng.random() > 0.02 else f"broken{n}.example.com"
+            phone = f"+49 30 {1000000 + n:07d}" if n % 2 else ""
+            writer.writerow(
+                [email, f"First{n}", f"Last{n}", phone, f"Company {company}", f"company{company}.example.com",
+                 rng.choice(["DE", "PL", "Germany", "SE"]), rng.choice(SOURCES),
+                 rng.choice(["approved", "Planned", "none", "Select"]), rng.randrange(0, 40),
+                 rng.choice(["Student", "Working Professional", "Unemployed", "-"]), rng.choice(["0", "1", ""])]
+            )  # fmt: skip
+
+
+def _reset() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE leads_lead, leads_company, leads_qualification, leads_importjob, leads_importrowissue, "
+            "leads_customattribute, scoring_leadscore, scoring_scorehistory RESTART IDENTITY CASCADE"
+        )
+
+
+def _import(path: Path, *, dry_run: bool, trace: bool = False) -> tuple[float, int, object]:
+    from leads.imports import service
+
+    job = service.create_import_job(source=path, file_name=path.name, mapping=MAPPING, dry_run=dry_run)
+    gc.collect()
+    if trace:
+        tracemalloc.start()
+    start = time.perf_counter()
+    job = service.run_import(job_id=job.pk)
+    elapsed = time.perf_counter() - start
+    peak = 0
+    if trace:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return elapsed, peak, job
+
+
+def _copy(path: Path) -> float:
+    from django.db import connection
+
+    columns = ", ".join(f"c{i} text" for i in range(len(HEADER)))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS bench_import_copy; CREATE UNLOGGED TABLE bench_import_copy ({columns})")
+        start = time.perf_counter()
+        with path.open("r", encoding="utf-8") as stream:
+            cursor.cursor.copy_expert("COPY bench_import_copy FROM STDIN WITH (FORMAT csv, HEADER true)", stream)
+        elapsed = time.perf_counter() - start
+        cursor.execute("DROP TABLE bench_import_copy")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=20_000, help="the smaller file, to compare memory peaks")
+    args = parser.parse_args(argv)
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        print("set DATABASE_URL to a PostgreSQL server", file=sys.stderr)
+        return 2
+    os.environ["DATABASE_URL"] = _database_url(url)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadqual.settings")
+    os.environ.setdefault("AXES_ENABLED", "0")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from leads.signals import lead_changed
+
+    call_command("migrate", verbosity=0)
+    # Scoring after the import runs in a worker; it is timed on its own below.
+    lead_changed.disconnect(dispatch_uid="scoring.enqueue_scoring")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("LEADQUAL_IMPORT_DIR", tmp)
+        from django.conf import settings
+
+        settings.LEADQUAL_IMPORT_DIR = Path(tmp) / "stored"
+        files = {}
+        for n in (args.small, args.rows):
+            files[n] = Path(tmp) / f"leads-{n}.csv"
+            write_csv(files[n], n)
+        print(f"file: {args.rows} rows, {files[args.rows].stat().st_size / 1e6:.1f} MB")
+        for n in (args.small, args.rows):
+            _reset()
+            _e, peak, _j = _import(files[n], dry_run=True, trace=True)
+            print(f"dry run {n:>7} rows: peak traced memory {peak / 1e6:6.1f} MB (tracemalloc on, time not shown)")
+        for n in (args.small, args.rows):
+            _reset()
+            elapsed, _p, job = _import(files[n], dry_run=True)
+            print(f"dry run {n:>7} rows: {elapsed:6.2f} s = {n / elapsed:8.0f} rows/s "
+                  f"(created {job.created}, updated {job.updated}, rejected {job.rejected})")  # fmt: skip
+            _reset()
+            elapsed, _p, job = _import(files[n], dry_run=False)
+            print(f"real    {n:>7} rows: {elapsed:6.2f} s = {n / elapsed:8.0f} rows/s "
+                  f"(created {job.created}, updated {job.updated}, rejected {job.rejected}), "
+                  f"max RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")  # fmt: skip
+        _reset()
+        _e, peak, _j = _import(files[args.rows], dry_run=False, trace=True)
+        print(f"real    {args.rows:>7} rows: peak traced memory {peak / 1e6:6.1f} MB (tracemalloc on)")
+        from leads.models import Lead
+        from scoring import services
+
+        ids = list(Lead.objects.values_list("id", flat=True))
+        start = time.perf_counter()
+        for i in range(0, len(ids), 5000):
+            services.score_leads(lead_ids=ids[i : i + 5000])
+        elapsed = time.perf_counter() - start
+        print(f"scoring once after the import: {len(ids)} leads in {elapsed:.2f} s = {len(ids) / elapsed:.0f} leads/s")
+        elapsed = _copy(files[args.rows])
+        print(f"COPY    {args.rows:>7} rows: {elapsed:6.2f} s = {args.rows / elapsed:8.0f} rows/s (scratch table)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
