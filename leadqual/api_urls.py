@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("scoring.api_urls")),
+    path("", include("segments.api_urls")),
 ]

@@ -178,7 +178,7 @@ def list_nurture_queues(*, user: User) -> QuerySet[NurtureQueue]:
         return NurtureQueue.objects.none()
     visible = leads_visible_to(user)
     return NurtureQueue.objects.annotate(
-        members=Count("members", filter=Q(members__left_at__isnull=True, members__lead__in=visible))
+        member_count=Count("members", filter=Q(members__left_at__isnull=True, members__lead__in=visible))
     ).order_by("name")
 
 

@@ -266,6 +266,9 @@ class OwnerPicker:
 
     def __init__(self) -> None:
         self._states: dict[int, PolicyState] = {}
+        # Open leads per rep, shared by every policy of the batch: a lead one policy
+        # gives a rep counts against the capacity another policy sees.
+        self._loads: dict[int, int] = {}
 
     def _state(self, policy_id: int) -> PolicyState:
         state = self._states.get(policy_id)
@@ -286,12 +289,13 @@ class OwnerPicker:
         for user_id in candidates:
             limits = [c for c in (policy.capacity, own.get(user_id)) if c is not None]
             capacity[user_id] = min(limits) if limits else None
+        self._loads.update(count_open_leads(user_ids=[u for u in candidates if u not in self._loads]))
         state = PolicyState(
             policy=policy,
             candidates=candidates,
             teams=teams,
             capacity=capacity,
-            loads=count_open_leads(user_ids=candidates),
+            loads=self._loads,
             turns=policy.turns,
         )
         if policy.kind == PolicyKind.TERRITORY:
@@ -543,7 +547,7 @@ def segment_case(specs: Sequence[SegmentSpec], now: datetime) -> Case | Value:
         if spec.is_fallback:
             fallback = spec.id
             break
-        condition = Q()
+        condition = Q(pk__isnull=False)  # no conditions: every lead matches
         for rule in spec.rules:
             condition &= Q(condition_for(rule, now, registry=registry))
         whens.append(When(condition, then=Value(spec.id)))
