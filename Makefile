@@ -27,6 +27,7 @@ run: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py seed_rules --if-empty
+	$(BIN)/python manage.py seed_segments --if-empty
 	$(BIN)/python manage.py runembedded
 
 ## make test: set up, lint, run every test (PostgreSQL/Redis ones when DATABASE_URL/REDIS_URL are set).

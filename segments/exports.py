@@ -21,6 +21,9 @@ from leads.models import Lead
 # occur in PostgreSQL text, so only SQLite needs to look for it.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 2000
+# What the COPY reader hands over at a time; at most QUEUE_CHUNKS of them wait.
+FLUSH_CHARS = 64 * 1024
+QUEUE_CHUNKS = 4
 
 
 def _text(path: str) -> models.Expression:
@@ -126,7 +129,7 @@ class _QueueWriter:
         text = data.decode() if isinstance(data, bytes | bytearray | memoryview) else data
         self.pending.append(str(text) if not isinstance(text, str) else text)
         self.size += len(text)
-        if self.size >= 256 * 1024:
+        if self.size >= FLUSH_CHARS:
             self.flush()
 
     def flush(self) -> None:
@@ -149,7 +152,7 @@ def _iter_copy(sql: str, params: list[Any]) -> Iterator[str]:
     with raw.cursor() as cursor:
         # Parameters are bound by the driver (mogrify), never pasted from input.
         copy_sql = "COPY (" + cursor.mogrify(sql, params).decode() + ") TO STDOUT WITH (FORMAT csv)"
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=4)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
     stop = threading.Event()
     result: dict[str, Any] = {}
     done = object()

@@ -217,7 +217,7 @@ class LeadPlacement(models.Model):
         Lead, on_delete=models.CASCADE, primary_key=True, related_name="placement", verbose_name=_("lead")
     )
     segment = models.ForeignKey(
-        Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("segment")
+        Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="placements", verbose_name=_("segment")
     )
     pipeline = models.ForeignKey(
         Pipeline, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("pipeline")

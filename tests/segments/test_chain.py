@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leads import services as lead_services
+from leads.models import Lead
 from scoring import services as scoring_services
 from scoring.models import LeadScore
 from scoring.signals import score_changed
@@ -104,7 +105,7 @@ def test_preview_counts_moves_without_writing(first_stage, queue):
     factories.LeadFactory()
     rest = Segment.objects.create(name="Rest", is_fallback=True, stage=first_stage)
     services.route_leads(lead_ids=list(LeadPlacement.objects.values_list("lead_id", flat=True)) or [0])
-    services.route_leads_sql(leads=__import__("leads.models", fromlist=["Lead"]).Lead.objects.all(), reason="rescore")
+    services.route_leads_sql(leads=Lead.objects.all(), reason="rescore")
     data = {
         "name": "No budget",
         "priority": 1,
