@@ -1,0 +1,236 @@
+"""Routing and export figures: reroute after a segment change vs a plain SQL UPDATE, CSV export vs COPY.
+
+Run on its own: ``DATABASE_URL=postgres://... python -m bench.segments_bench --leads N``;
+the ``python -m bench`` runner can call ``run(leads=N)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+
+class _NullSink:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def _prepare(leads: int) -> None:
+    from django.db import connection
+
+    from leads.demo import seed_demo_data
+    from leads.models import Lead
+    from scoring import services as scoring_services
+    from scoring.defaults import DEFAULT_RULES
+    from scoring.models import LeadScore, PointRule
+    from segments.defaults import seed_default_segments
+    from segments.models import LeadPlacement, Segment
+
+    have = Lead.objects.count()
+    if have < leads:
+        print(f"seeding {leads - have} demo leads (about 1,300 leads/s)")
+        seed_demo_data(leads=leads - have, seed=2)
+    if not PointRule.objects.exists():
+        scoring_services.replace_rule_set(rules=[{**r, "name": str(r["name"])} for r in DEFAULT_RULES], start_job=False)
+    if LeadScore.objects.count() < Lead.objects.count():
+        seconds, _job = _timed(
+            lambda: scoring_services.run_rescore_job(job_id=scoring_services.start_rescore_job(enqueue=False).pk)
+        )
+        print(f"scored every lead first: {seconds:.1f} s")
+    if not Segment.objects.exists():
+        seed_default_segments()
+    if LeadPlacement.objects.count() < Lead.objects.count():
+        seconds, _job = _timed(_reroute)
+        print(f"first routing of every lead: {seconds:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def _reroute() -> Any:
+    from segments import services
+
+    job = services.start_routing_job(enqueue=False)
+    return services.run_routing_job(job_id=job.pk)
+
+
+def _plain_update() -> int:
+    """The baseline: the same compiled segment CASE written with one UPDATE, no history or guards."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from leads.models import CLOSED_STATUSES, Lead
+    from segments.selectors import list_segment_specs
+    from segments.services import segment_case
+
+    targets = (
+        Lead.objects.exclude(status__in=CLOSED_STATUSES)
+        .order_by()
+        .annotate(target=segment_case(list_segment_specs(), timezone.now()))
+        .values_list("id", "target")
+    )
+    sql, params = targets.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE segments_leadplacement p SET segment_id = t.target "
+            f"FROM ({sql}) t WHERE p.lead_id = t.id AND p.segment_id IS DISTINCT FROM t.target",
+            params,
+        )
+        rows = cursor.rowcount
+        transaction.set_rollback(True)  # a baseline: leave the placements as routing wrote them
+    return rows
+
+
+def _toggle_segment(widen: bool) -> None:
+    """The segment change: the no-budget segment also takes leads whose budget is unknown (or stops)."""
+    from segments.models import Segment
+
+    segment = Segment.objects.get(queue__isnull=False, conditions__0__attribute="bant.budget")
+    values = ["none", "unknown"] if widen else ["none"]
+    # Saved without the service's after-commit job: the bench runs the job itself, timed.
+    Segment.objects.filter(pk=segment.pk).update(
+        conditions=[{"attribute": "bant.budget", "operator": "in", "value": values, "window_days": None}]
+    )
+
+
+def _bench_reroute() -> dict[str, Any]:
+    from leads.signals import lead_changed
+    from segments.models import RoutingDecision
+
+    # Owner changes go through update_lead, whose after-commit signal enqueues a rescore
+    # per lead; that scoring work is not routing, so the bench counts it instead of running it.
+    enqueued: list[int] = []
+
+    def count(sender: Any, lead_ids: tuple[int, ...], **kwargs: Any) -> None:
+        enqueued.extend(lead_ids)
+
+    from scoring.receivers import enqueue_scoring
+
+    lead_changed.disconnect(dispatch_uid="scoring.enqueue_scoring")
+    lead_changed.connect(count, dispatch_uid="bench.count")
+    try:
+        figures = []
+        for widen in (True, False):
+            _toggle_segment(widen)
+            before = RoutingDecision.objects.count()
+            baseline, updated = _timed(_plain_update)
+            seconds, job = _timed(_reroute)
+            figures.append((widen, seconds, baseline, job.moved, updated, RoutingDecision.objects.count() - before))
+    finally:
+        lead_changed.disconnect(dispatch_uid="bench.count")
+        lead_changed.connect(enqueue_scoring, dispatch_uid="scoring.enqueue_scoring")
+    for widen, seconds, baseline, moved, updated, decisions in figures:
+        change = "widen no-budget segment" if widen else "narrow it back"
+        print(
+            f"reroute after segment change ({change}): {seconds:.2f} s, {moved} leads moved, {decisions} decisions; "
+            f"plain UPDATE {baseline:.2f} s ({updated} rows) -> {seconds / baseline:.2f}x (goal <= 2x)"
+        )
+    print(f"owner changes through update_lead (each enqueues one rescore in production): {len(enqueued)}")
+    worst = max(f[1] / f[2] for f in figures)
+    return {"reroute_ratio_worst": round(worst, 2), "reroute_seconds": [round(f[1], 2) for f in figures]}
+
+
+def _bench_export() -> dict[str, Any]:
+    from django.db import connection
+
+    from leads.models import Lead
+    from segments.exports import iter_csv
+
+    leads = Lead.objects.filter(do_not_contact=False)
+    plain = leads.order_by("id").values_list(
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "job_title",
+        "company__name",
+        "company__country",
+        "company__employee_count",
+        "score__total",
+        "score__band",
+        "status",
+        "marketing_consent",
+        "created_at",
+    )
+    sql, params = plain.query.sql_with_params()
+    with connection.cursor() as cursor:
+        copy_sql = "COPY (" + cursor.cursor.mogrify(sql, params).decode() + ") TO STDOUT WITH (FORMAT csv)"
+
+        def copy() -> int:
+            cursor.cursor.copy_expert(copy_sql, _NullSink(), size=64 * 1024)
+            return cursor.cursor.rowcount
+
+        copy_seconds, copy_rows = _timed(copy)
+    rows = 0
+
+    def export() -> int:
+        nonlocal rows
+        for chunk in iter_csv(leads=leads, on_done=lambda n: None):
+            rows += chunk.count("\n")
+        return rows
+
+    tracemalloc.start()
+    seconds, _rows = _timed(export)
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows -= 1  # the header
+    ours, theirs = rows / seconds, copy_rows / copy_seconds
+    print(
+        f"export {rows} leads to CSV: {seconds:.2f} s, {ours:,.0f} rows/s; COPY {copy_rows} rows "
+        f"{copy_seconds:.2f} s, {theirs:,.0f} rows/s -> {ours / theirs:.2f}x (goal >= 0.5x)"
+    )
+    print(
+        f"export memory: peak Python allocations {peak / 2**20:.1f} MB, "
+        f"process peak RSS {maxrss_mb:.0f} MB (goal < 150 MB)"
+    )
+    return {"export_rows_per_s": round(ours), "copy_rows_per_s": round(theirs), "export_peak_rss_mb": round(maxrss_mb)}
+
+
+def run(*, leads: int) -> dict[str, Any]:
+    """Prepare ``leads`` leads (scored and routed) and print the routing and export figures."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("segments bench: DATABASE_URL must point at PostgreSQL")
+    _prepare(leads)
+    from leads.models import Lead
+
+    print(f"segments bench on {Lead.objects.count()} leads")
+    figures = _bench_export()  # first: the process peak RSS then belongs to the export
+    figures |= _bench_reroute()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.segments_bench", description=__doc__)
+    parser.add_argument("--leads", type=int, default=20000)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        print("segments bench: set DATABASE_URL=postgres://...", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadqual.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    print(run(leads=args.leads))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
