@@ -132,10 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    from django.conf import settings as django_settings
     from django.core.management import call_command
 
     from leads.signals import lead_changed
 
+    django_settings.DEBUG = False  # DEBUG keeps every query in memory
     call_command("migrate", verbosity=0)
     # Scoring after the import runs in a worker; it is timed on its own below.
     lead_changed.disconnect(dispatch_uid="scoring.enqueue_scoring")

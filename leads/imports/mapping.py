@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -309,9 +310,14 @@ def _choice(spec: ColumnSpec, text: str, choices: Sequence[tuple[Any, Any]]) -> 
     )
 
 
+@functools.cache
+def _country_codes() -> frozenset[str]:
+    return frozenset(code for code, _name in countries)
+
+
 def _country(text: str) -> str:
     upper = text.strip().upper()
-    if len(upper) == 2 and upper in dict(countries):
+    if len(upper) == 2 and upper in _country_codes():
         return upper
     code = countries.by_name(text.strip(), insensitive=True)
     if not code:
@@ -436,8 +442,15 @@ class RowParser:
 
     def __init__(self, compiled: CompiledMapping) -> None:
         self.compiled = compiled
+        # Cleaning is pure, and categorical columns repeat their values: a bounded
+        # cache per column makes them nearly free (memory stays flat).
         self.cleaners = [
-            (spec, _custom_cleaner(spec) if spec.custom is not None else _cleaner_for(spec.target, spec))
+            (
+                spec,
+                functools.lru_cache(maxsize=4096)(
+                    _custom_cleaner(spec) if spec.custom is not None else _cleaner_for(spec.target, spec)
+                ),
+            )
             for spec in compiled.columns
         ]
         self.constants = {
