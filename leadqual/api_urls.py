@@ -5,4 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("scoring.api_urls")),
     path("", include("segments.api_urls")),
+    path("", include("leads.api_urls")),
+    path("rules/", include("scoring.rules_api")),
 ]
