@@ -38,8 +38,10 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(detail, Mapping):
         for key, value in detail.items():
-            name = NON_FIELD if key in ("__all__", NON_FIELD) and not prefix else str(key)
-            for sub, messages in flatten_errors(value, f"{prefix}.{name}" if prefix else name).items():
+            # An error about the object itself keeps the object's own path.
+            own = key in ("__all__", NON_FIELD)
+            path = (prefix or NON_FIELD) if own else (f"{prefix}.{key}" if prefix else str(key))
+            for sub, messages in flatten_errors(value, path).items():
                 flat.setdefault(sub, []).extend(messages)
     elif isinstance(detail, list | tuple):
         if all(not isinstance(item, Mapping | list | tuple) for item in detail):

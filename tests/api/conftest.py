@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -13,11 +13,16 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counters():
-    """Throttle counters live in the cache; one test's requests must not throttle the next."""
-    cache.clear()
+def _private_cache(settings):
+    """Throttle counters live in the cache: each test gets its own in-memory cache.
+
+    Never clear the configured cache: with REDIS_URL it shares a Redis database with the
+    Celery broker of anything else running on this machine.
+    """
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
     yield
-    cache.clear()
 
 
 @pytest.fixture
