@@ -273,7 +273,7 @@ LOGGING = {
 
 # --- leadqual -------------------------------------------------------------------
 # Leads per chunk of a bulk rescore: one short transaction each.
-SCORING_CHUNK_SIZE = env.int("SCORING_CHUNK_SIZE", default=20000)
+SCORING_CHUNK_SIZE = env.int("SCORING_CHUNK_SIZE", default=50000)
 # Countries/regions a phone number without a country code is read in, when the
 # lead's company gives no country.
 LEADQUAL_DEFAULT_PHONE_REGION = env.str("LEADQUAL_DEFAULT_PHONE_REGION", default="US")
