@@ -244,11 +244,8 @@ class LeadPlacement(models.Model):
     class Meta:
         verbose_name = _("lead placement")
         verbose_name_plural = _("lead placements")
-        indexes = [
-            models.Index(fields=["segment"], name="placement_segment_idx"),
-            models.Index(fields=["stage"], name="placement_stage_idx"),
-            models.Index(fields=["queue"], name="placement_queue_idx"),
-        ]
+        # segment, stage and queue are indexed by their foreign keys already: every index here
+        # is one more write per lead a reroute moves.
 
     def __str__(self) -> str:
         return f"{self.lead_id}: {self.segment_id}"
@@ -257,7 +254,10 @@ class LeadPlacement(models.Model):
 class StageVisit(models.Model):
     """A lead's stay in one stage: the stage history, with the time spent."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_visits", verbose_name=_("lead"))
+    # Indexed by stage_visit_lead_idx (lead, entered_at): no separate foreign-key index.
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="stage_visits", verbose_name=_("lead"), db_index=False
+    )
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="visits", verbose_name=_("stage"))
     entered_at = models.DateTimeField(_("entered at"))
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
@@ -279,7 +279,10 @@ class NurtureMembership(models.Model):
     """A lead's stay in a nurture queue: why it entered, when to look again, when it left."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="nurture_stays", verbose_name=_("lead"))
-    queue = models.ForeignKey(NurtureQueue, on_delete=models.CASCADE, related_name="members", verbose_name=_("queue"))
+    # Indexed by nurture_queue_open_idx (queue, left_at): no separate foreign-key index.
+    queue = models.ForeignKey(
+        NurtureQueue, on_delete=models.CASCADE, related_name="members", verbose_name=_("queue"), db_index=False
+    )
     entered_at = models.DateTimeField(_("entered at"))
     reason = models.CharField(_("reason"), max_length=300, blank=True)
     revisit_on = models.DateField(_("revisit on"), null=True, blank=True)
@@ -308,7 +311,10 @@ class RoutingReason(models.TextChoices):
 class RoutingDecision(models.Model):
     """One move of one lead: from where to where, which segment and conditions, which policy picked the owner."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="routing_decisions", verbose_name=_("lead"))
+    # Indexed by routing_decision_lead_idx (lead, -created_at): no separate foreign-key index.
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="routing_decisions", verbose_name=_("lead"), db_index=False
+    )
     created_at = models.DateTimeField(_("decided at"))
     reason = models.CharField(_("reason"), max_length=20, choices=RoutingReason.choices)
     from_segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")

@@ -62,7 +62,11 @@ User = AbstractBaseUser
 SEGMENT_FIELDS = frozenset(
     {"name", "description", "priority", "conditions", "stage", "policy", "queue", "is_fallback", "active"}
 )
-MOVES_TABLE = "segments_moves"
+MOVES_TABLE = "segments_route_moves"
+# Leads per bulk routing chunk (one short transaction each). Each chunk reads the score,
+# qualification and company rows of its leads; at 20,000 the planner hashes whole tables
+# per chunk, so fewer, larger chunks read them fewer times. A chunk stays a few seconds.
+ROUTING_CHUNK_SIZE = 50_000
 
 
 # --- segments, pipelines, queues, policies --------------------------------------------------
@@ -367,78 +371,89 @@ class OwnerPicker:
 
 
 # --- routing: the shared write path ---------------------------------------------------------
+#
+# Both evaluation paths hand over a "targets" SELECT with the columns (id, target, t_owner,
+# t_country, t_region): the lead, the segment it should be in, its owner and company territory.
+# From there one write path computes the moves (leads whose destination differs), picks owners
+# in lead id order (Python: round-robin turns and capacity are sequential), and writes
+# decisions, stage history, queue stays and placements. PostgreSQL does that in two statements
+# per batch (moves in, everything else out through data-modifying CTEs); other databases run
+# the same SQL one statement at a time.
+
+# Who decides the owner: 1 when a person set it (the pin flag, or an owner routing did not give).
+_MANUAL_SQL = (
+    "CASE WHEN p.manual_owner OR (p.lead_id IS NOT NULL AND t.t_owner IS NOT NULL "
+    "AND t.t_owner IS DISTINCT FROM p.routed_owner_id) THEN {yes} ELSE {no} END"
+)
+_MOVE_COLUMNS = (
+    "lead_id, to_segment, to_pipeline, to_stage, to_queue, from_segment, from_pipeline, from_stage, from_queue, "
+    "owner_id, new_owner, routed_owner, manual, policy_id, note, country, region"
+)
+# The stage a move lands in: the current one when the pipeline stays (a rep may have moved it on).
+_STAGE_SQL = (
+    "CASE WHEN m.to_pipeline IS NULL THEN NULL WHEN m.to_pipeline = m.from_pipeline THEN m.from_stage "
+    "ELSE m.to_stage END"
+)
+
+
+def _moves_select(source: str) -> str:
+    """SELECT the moves (``_MOVE_COLUMNS``) of the targets in ``source``: pinned and placed-alike leads stay."""
+    return (
+        "SELECT t.id, sg.id, st.pipeline_id, sg.stage_id, sg.queue_id, "  # noqa: S608 -- constant SQL pieces
+        "p.segment_id, p.pipeline_id, p.stage_id, p.queue_id, t.t_owner, t.t_owner, "
+        f"{_MANUAL_SQL.format(yes='p.routed_owner_id', no='t.t_owner')}, {_MANUAL_SQL.format(yes=1, no=0)}, "
+        "sg.policy_id, '', COALESCE(t.t_country, ''), COALESCE(t.t_region, '') "
+        f"FROM {source} t "
+        "JOIN segments_segment sg ON sg.id = t.target "
+        "LEFT JOIN segments_stage st ON st.id = sg.stage_id "
+        "LEFT JOIN segments_leadplacement p ON p.lead_id = t.id "
+        "WHERE (p.pinned IS NULL OR NOT p.pinned) AND (p.segment_id IS DISTINCT FROM sg.id "
+        "OR p.pipeline_id IS DISTINCT FROM st.pipeline_id OR p.queue_id IS DISTINCT FROM sg.queue_id)"
+    )
 
 
 def _ensure_moves_table(cursor: Any) -> None:
+    # PostgreSQL empties the table at every commit (a cheap truncate, no dead rows piling up
+    # in a table autovacuum never visits); the DELETE covers batches sharing one transaction.
+    on_commit = " ON COMMIT DELETE ROWS" if connection.vendor == "postgresql" else ""
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {MOVES_TABLE} ("
         "lead_id bigint PRIMARY KEY, to_segment bigint, to_pipeline bigint, to_stage bigint, to_queue bigint, "
         "from_segment bigint, from_pipeline bigint, from_stage bigint, from_queue bigint, "
         "owner_id bigint, new_owner bigint, routed_owner bigint, manual integer, "
-        "policy_id bigint, note varchar(300), country varchar(2), region varchar(120))"
+        f"policy_id bigint, note varchar(300), country varchar(2), region varchar(120)){on_commit}"
     )
     cursor.execute(f"DELETE FROM {MOVES_TABLE}")  # noqa: S608 -- constant table name
 
 
-def _fill_moves(cursor: Any, targets_sql: str, params: Sequence[Any]) -> int:
-    """Insert a move for each lead of ``targets_sql`` (id, target) whose destination differs from its placement.
+@dataclass(frozen=True)
+class _Pick:
+    """What routing decided about one moving lead's owner."""
 
-    Pinned leads and leads without a target stay where they are. ``manual`` is 1
-    when a person set the owner: the pin flag, or an owner routing did not give.
-    """
-    cursor.execute(
-        f"INSERT INTO {MOVES_TABLE} (lead_id, to_segment, to_pipeline, to_stage, to_queue, "  # noqa: S608
-        "from_segment, from_pipeline, from_stage, from_queue, owner_id, new_owner, routed_owner, manual, "
-        "policy_id, note, country, region) "
-        "SELECT t.id, sg.id, st.pipeline_id, sg.stage_id, sg.queue_id, "
-        "p.segment_id, p.pipeline_id, p.stage_id, p.queue_id, l.owner_id, l.owner_id, "
-        "CASE WHEN p.manual_owner OR (p.lead_id IS NOT NULL AND l.owner_id IS NOT NULL "
-        "AND l.owner_id IS DISTINCT FROM p.routed_owner_id) THEN p.routed_owner_id ELSE l.owner_id END, "
-        "CASE WHEN p.manual_owner OR (p.lead_id IS NOT NULL AND l.owner_id IS NOT NULL "
-        "AND l.owner_id IS DISTINCT FROM p.routed_owner_id) THEN 1 ELSE 0 END, "
-        "sg.policy_id, '', COALESCE(c.country, ''), COALESCE(c.region, '') "
-        f"FROM ({targets_sql}) t "
-        "JOIN segments_segment sg ON sg.id = t.target "
-        "LEFT JOIN segments_stage st ON st.id = sg.stage_id "
-        "JOIN leads_lead l ON l.id = t.id "
-        "LEFT JOIN leads_company c ON c.id = l.company_id "
-        "LEFT JOIN segments_leadplacement p ON p.lead_id = t.id "
-        "WHERE (p.pinned IS NULL OR NOT p.pinned) AND (p.segment_id IS DISTINCT FROM sg.id "
-        "OR p.pipeline_id IS DISTINCT FROM st.pipeline_id OR p.queue_id IS DISTINCT FROM sg.queue_id)",
-        list(params),
-    )
-    return cursor.rowcount
+    lead_id: int
+    new_owner: int | None
+    policy_id: int | None
+    note: str
+    manual: bool
 
 
-def _pick_owners(cursor: Any, *, reason: str) -> list[tuple[int, int, int | None]]:
-    """Pick owners for moves into a pipeline with a policy; return (lead, owner, team) changes to write."""
-    cursor.execute(
-        f"SELECT lead_id, policy_id, owner_id, manual, country, region FROM {MOVES_TABLE} "  # noqa: S608
-        "WHERE to_pipeline IS NOT NULL AND policy_id IS NOT NULL ORDER BY lead_id"
-    )
-    rows = cursor.fetchall()
-    if not rows:
-        return []
+def _pick_owners(rows: Iterable[Sequence[Any]]) -> tuple[list[_Pick], list[tuple[int, int, int | None]]]:
+    """Owners for moves into a pipeline with a policy, given (lead, policy, owner, manual, country, region)
+    rows in lead id order; returns the picks and the (lead, owner, team) changes to write."""
     picker = OwnerPicker()
-    changes = []
-    notes = []
+    picks: list[_Pick] = []
+    changes: list[tuple[int, int, int | None]] = []
     kept_by_hand = _("The owner was set by hand: kept.")
     for lead_id, policy_id, owner_id, manual, country, region in rows:
         if manual:
-            notes.append((owner_id, None, kept_by_hand, lead_id))
+            picks.append(_Pick(lead_id, owner_id, None, kept_by_hand, True))
             continue
         pick = picker.pick(policy_id=policy_id, owner_id=owner_id, country=country or "", region=region or "")
-        notes.append((pick.owner_id, policy_id, pick.note[:300], lead_id))
+        picks.append(_Pick(lead_id, pick.owner_id, policy_id, pick.note[:300], False))
         if pick.changed:
             changes.append((lead_id, pick.owner_id, pick.team_id))
     picker.save_turns()
-    cursor.executemany(
-        f"UPDATE {MOVES_TABLE} SET new_owner = %s, policy_id = %s, note = %s, "  # noqa: S608
-        "routed_owner = CASE WHEN manual = 1 THEN routed_owner ELSE %s END WHERE lead_id = %s",
-        [(owner, policy, note, owner, lead_id) for owner, policy, note, lead_id in notes],
-    )
-    cursor.execute(f"UPDATE {MOVES_TABLE} SET policy_id = NULL WHERE to_pipeline IS NULL")  # noqa: S608
-    return changes
+    return picks, changes
 
 
 def _revisit_case(now: datetime) -> tuple[str, list[Any]]:
@@ -454,23 +469,149 @@ def _revisit_case(now: datetime) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _apply_moves(cursor: Any, *, now: datetime, reason: str, job_id: int | None) -> int:
-    """Write every move in the moves table: owners, decisions, stage visits, queue stays, placements."""
-    changes = _pick_owners(cursor, reason=reason)
-    stage_sql = (
-        "CASE WHEN m.to_pipeline IS NULL THEN NULL WHEN m.to_pipeline = m.from_pipeline THEN m.from_stage "
-        "ELSE m.to_stage END"
+def _write_owner_changes(changes: Iterable[tuple[int, int, int | None]]) -> None:
+    # Owners change through the leads service (version bump, history, validation): after
+    # commit the lead is rescored, and a rescore that changes nothing sends no score_changed.
+    for lead_id, owner_id, team_id in changes:
+        data: dict[str, Any] = {"owner": get_user_model().objects.get(pk=owner_id)}
+        if team_id is not None:
+            data["team"] = Team(pk=team_id)
+        lead_services.update_lead(lead=lead_id, data=data)
+
+
+def _route_targets(
+    cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
+) -> list[int]:
+    """Move every lead of ``targets_sql`` whose destination differs; return the moved lead ids, ascending."""
+    _ensure_moves_table(cursor)
+    if connection.vendor == "postgresql":
+        return _route_targets_postgresql(cursor, targets_sql, params, now=now, reason=reason, job_id=job_id)
+    return _route_targets_stepwise(cursor, targets_sql, params, now=now, reason=reason, job_id=job_id)
+
+
+def _route_targets_postgresql(
+    cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
+) -> list[int]:
+    # MATERIALIZED: the segment CASE runs once per lead. Inlined, the planner may join the
+    # targets to every segment and evaluate the CASE once per (lead, segment) pair.
+    cursor.execute(
+        f"WITH t AS MATERIALIZED ({targets_sql}), "  # noqa: S608 -- compiled query, parameters bound
+        f"ins AS (INSERT INTO {MOVES_TABLE} ({_MOVE_COLUMNS}) {_moves_select('t')} "
+        "RETURNING lead_id, to_pipeline, policy_id, owner_id, manual, country, region) "
+        "SELECT lead_id, policy_id, owner_id, manual, country, region, "
+        "to_pipeline IS NOT NULL AND policy_id IS NOT NULL FROM ins ORDER BY lead_id",
+        list(params),
     )
+    rows = cursor.fetchall()
+    if not rows:
+        return []
+    picks, changes = _pick_owners(row[:6] for row in rows if row[6])
+    notes = sorted({pick.note for pick in picks})
+    note_index = {note: index for index, note in enumerate(notes, start=1)}
+    revisit_sql, revisit_params = _revisit_case(now)
+    pipeline_changed = "m.to_pipeline IS DISTINCT FROM m.from_pipeline"
+    queue_changed = "m.to_queue IS DISTINCT FROM m.from_queue"
+    # One statement writes every fact of the batch. Sub-statements of one WITH see the same
+    # snapshot and run in no promised order: each "open" insert first reads the count of its
+    # "close" update (an InitPlan), so the old open visit or stay is closed before the new one
+    # meets the one-open-row unique index.
+    sql = (
+        "WITH k AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::bool[]) "  # noqa: S608
+        "AS k(lead_id, new_owner, policy_id, note, manual)), "
+        "m AS MATERIALIZED (SELECT m.lead_id, m.to_segment, m.to_pipeline, m.to_stage, m.to_queue, "
+        "m.from_segment, m.from_pipeline, m.from_stage, m.from_queue, m.owner_id, "
+        f"{_STAGE_SQL} AS stage, "
+        "CASE WHEN k.lead_id IS NULL THEN m.owner_id ELSE k.new_owner END AS new_owner, "
+        "CASE WHEN k.lead_id IS NULL OR k.manual THEN m.routed_owner ELSE k.new_owner END AS routed_owner, "
+        "k.policy_id, COALESCE((%s::text[])[k.note], '') AS note "
+        f"FROM {MOVES_TABLE} m LEFT JOIN k ON k.lead_id = m.lead_id), "
+        "d AS (INSERT INTO segments_routingdecision (lead_id, created_at, reason, from_segment_id, "
+        "to_segment_id, from_stage_id, to_stage_id, from_queue_id, to_queue_id, from_owner_id, to_owner_id, "
+        "matched_conditions, policy_id, policy_note, job_id) "
+        "SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, m.stage, m.from_queue, "
+        "m.to_queue, m.owner_id, m.new_owner, sg.conditions, m.policy_id, m.note, %s "
+        "FROM m JOIN segments_segment sg ON sg.id = m.to_segment RETURNING 1), "
+        "sv_close AS (UPDATE segments_stagevisit v SET left_at = %s FROM m "
+        f"WHERE v.left_at IS NULL AND v.lead_id = m.lead_id AND {pipeline_changed} RETURNING 1), "
+        "sv_open AS (INSERT INTO segments_stagevisit (lead_id, stage_id, entered_at, left_at) "
+        "SELECT m.lead_id, m.to_stage, %s, NULL FROM m WHERE (SELECT count(*) FROM sv_close) >= 0 "
+        f"AND m.to_pipeline IS NOT NULL AND {pipeline_changed} RETURNING 1), "
+        "nm_close AS (UPDATE segments_nurturemembership n SET left_at = %s FROM m "
+        f"WHERE n.left_at IS NULL AND n.lead_id = m.lead_id AND {queue_changed} RETURNING 1), "
+        "nm_open AS (INSERT INTO segments_nurturemembership (lead_id, queue_id, entered_at, reason, "
+        f"revisit_on, left_at) SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL "
+        "FROM m JOIN segments_segment sg ON sg.id = m.to_segment WHERE (SELECT count(*) FROM nm_close) >= 0 "
+        f"AND m.to_queue IS NOT NULL AND {queue_changed} RETURNING 1), "
+        "pl AS (INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, "
+        "stage_entered_at, queue_id, pinned, manual_owner, routed_owner_id, routed_at) "
+        "SELECT m.lead_id, m.to_segment, m.to_pipeline, m.stage, "
+        "CASE WHEN m.to_pipeline IS NULL THEN NULL ELSE %s::timestamptz END, m.to_queue, false, false, "
+        "m.routed_owner, %s FROM m "
+        "ON CONFLICT (lead_id) DO UPDATE SET segment_id = excluded.segment_id, "
+        "pipeline_id = excluded.pipeline_id, stage_id = excluded.stage_id, queue_id = excluded.queue_id, "
+        "routed_owner_id = excluded.routed_owner_id, routed_at = excluded.routed_at, "
+        "stage_entered_at = CASE WHEN excluded.pipeline_id IS NULL THEN NULL "
+        "WHEN excluded.pipeline_id = p.pipeline_id THEN p.stage_entered_at ELSE excluded.stage_entered_at END "
+        "RETURNING 1) "
+        "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM sv_open), (SELECT count(*) FROM nm_open), "
+        "(SELECT count(*) FROM pl)"
+    )
+    cursor.execute(
+        sql,
+        [
+            [pick.lead_id for pick in picks],
+            [pick.new_owner for pick in picks],
+            [pick.policy_id for pick in picks],
+            [note_index[pick.note] for pick in picks],
+            [pick.manual for pick in picks],
+            notes,
+            now,
+            reason,
+            job_id,
+            now,
+            now,
+            now,
+            now,
+            _("Segment: "),
+            *revisit_params,
+            now,
+            now,
+        ],
+    )
+    _write_owner_changes(changes)
+    return [row[0] for row in rows]
+
+
+def _route_targets_stepwise(
+    cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
+) -> list[int]:
+    """The same writes one statement at a time (SQLite has no data-modifying CTEs)."""
+    cursor.execute(
+        f"INSERT INTO {MOVES_TABLE} ({_MOVE_COLUMNS}) {_moves_select(f'({targets_sql})')}",
+        list(params),
+    )
+    if not cursor.rowcount:
+        return []
+    cursor.execute(
+        f"SELECT lead_id, policy_id, owner_id, manual, country, region FROM {MOVES_TABLE} "  # noqa: S608
+        "WHERE to_pipeline IS NOT NULL AND policy_id IS NOT NULL ORDER BY lead_id"
+    )
+    picks, changes = _pick_owners(cursor.fetchall())
+    cursor.executemany(
+        f"UPDATE {MOVES_TABLE} SET new_owner = %s, policy_id = %s, note = %s, "  # noqa: S608
+        "routed_owner = CASE WHEN manual = 1 THEN routed_owner ELSE %s END WHERE lead_id = %s",
+        [(pick.new_owner, pick.policy_id, pick.note, pick.new_owner, pick.lead_id) for pick in picks],
+    )
+    cursor.execute(f"UPDATE {MOVES_TABLE} SET policy_id = NULL WHERE to_pipeline IS NULL")  # noqa: S608
     cursor.execute(
         "INSERT INTO segments_routingdecision (lead_id, created_at, reason, from_segment_id, to_segment_id, "  # noqa: S608
         "from_stage_id, to_stage_id, from_queue_id, to_queue_id, from_owner_id, to_owner_id, "
         "matched_conditions, policy_id, policy_note, job_id) "
-        f"SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, {stage_sql}, m.from_queue, "
+        f"SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, {_STAGE_SQL}, m.from_queue, "
         f"m.to_queue, m.owner_id, m.new_owner, sg.conditions, m.policy_id, m.note, %s FROM {MOVES_TABLE} m "
         "JOIN segments_segment sg ON sg.id = m.to_segment",
         [now, reason, job_id],
     )
-    moved = cursor.rowcount
     changed_pipeline = f"SELECT lead_id FROM {MOVES_TABLE} WHERE to_pipeline IS DISTINCT FROM from_pipeline"  # noqa: S608
     cursor.execute(
         f"UPDATE segments_stagevisit SET left_at = %s WHERE left_at IS NULL AND lead_id IN ({changed_pipeline})",  # noqa: S608
@@ -498,7 +639,7 @@ def _apply_moves(cursor: Any, *, now: datetime, reason: str, job_id: int | None)
     cursor.execute(
         "INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, stage_entered_at, "  # noqa: S608
         "queue_id, pinned, manual_owner, routed_owner_id, routed_at) "
-        f"SELECT m.lead_id, m.to_segment, m.to_pipeline, {stage_sql}, "
+        f"SELECT m.lead_id, m.to_segment, m.to_pipeline, {_STAGE_SQL}, "
         "CASE WHEN m.to_pipeline IS NULL THEN NULL ELSE %s END, m.to_queue, false, false, m.routed_owner, %s "
         f"FROM {MOVES_TABLE} m WHERE true "
         "ON CONFLICT (lead_id) DO UPDATE SET segment_id = excluded.segment_id, pipeline_id = excluded.pipeline_id, "
@@ -507,17 +648,7 @@ def _apply_moves(cursor: Any, *, now: datetime, reason: str, job_id: int | None)
         "WHEN excluded.pipeline_id = p.pipeline_id THEN p.stage_entered_at ELSE excluded.stage_entered_at END",
         [now, now],
     )
-    # Owners change through the leads service (version bump, history, validation): after
-    # commit the lead is rescored, and a rescore that changes nothing sends no score_changed.
-    for lead_id, owner_id, team_id in changes:
-        data: dict[str, Any] = {"owner": get_user_model().objects.get(pk=owner_id)}
-        if team_id is not None:
-            data["team"] = Team(pk=team_id)
-        lead_services.update_lead(lead=lead_id, data=data)
-    return moved
-
-
-def _moved_lead_ids(cursor: Any) -> list[int]:
+    _write_owner_changes(changes)
     cursor.execute(f"SELECT lead_id FROM {MOVES_TABLE} ORDER BY lead_id")  # noqa: S608
     return [row[0] for row in cursor.fetchall()]
 
@@ -581,11 +712,13 @@ def route_lead(
         target = pick_segment(specs, snapshot, now)
         if target is None:
             return None
+        targets_sql = (
+            "SELECT l.id, %s AS target, l.owner_id AS t_owner, c.country AS t_country, c.region AS t_region "
+            "FROM leads_lead l LEFT JOIN leads_company c ON c.id = l.company_id WHERE l.id = %s"
+        )
         with connection.cursor() as cursor:
-            _ensure_moves_table(cursor)
-            if not _fill_moves(cursor, "SELECT %s AS id, %s AS target", [lead_id, target.id]):
+            if not _route_targets(cursor, targets_sql, [target.id, lead_id], now=now, reason=reason, job_id=None):
                 return None
-            _apply_moves(cursor, now=now, reason=reason, job_id=None)
         return RoutingDecision.objects.filter(lead_id=lead_id).order_by("-id").first()
 
 
@@ -600,16 +733,17 @@ def route_leads_sql(
     targets = (
         leads.exclude(status__in=CLOSED_STATUSES)
         .order_by()
-        .annotate(target=segment_case(specs, now))
-        .values_list("id", "target")
+        .annotate(
+            target=segment_case(specs, now),
+            t_owner=F("owner_id"),
+            t_country=F("company__country"),
+            t_region=F("company__region"),
+        )
+        .values_list("id", "target", "t_owner", "t_country", "t_region")
     )
     targets_sql, params = targets.query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
-        _ensure_moves_table(cursor)
-        if not _fill_moves(cursor, targets_sql, params):
-            return RoutingOutcome([])
-        moved_ids = _moved_lead_ids(cursor)
-        _apply_moves(cursor, now=now, reason=reason, job_id=job_id)
+        moved_ids = _route_targets(cursor, targets_sql, params, now=now, reason=reason, job_id=job_id)
     return RoutingOutcome(moved_ids)
 
 
@@ -659,7 +793,7 @@ def run_routing_job(
         RoutingJob.objects.filter(pk=job.pk, state=JobState.PENDING).update(
             state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
         )
-    chunk_size = chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", settings.SCORING_CHUNK_SIZE)
+    chunk_size = chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", ROUTING_CHUNK_SIZE)
     try:
         while True:
             job.refresh_from_db()
@@ -669,6 +803,7 @@ def run_routing_job(
                 break
             upper = job.cursor + chunk_size
             with transaction.atomic():
+                _relax_commit_durability()
                 chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
                 count = chunk.count()
                 moved = len(route_leads_sql(leads=chunk, reason=job.reason, job_id=job.pk).moved_lead_ids)
@@ -695,6 +830,15 @@ def run_routing_job(
     )
     job.refresh_from_db()
     return job
+
+
+def _relax_commit_durability() -> None:
+    """A chunk's writes and the job cursor commit together: a crash may lose the last chunks
+    whole (never half of one), and the job resumes from the cursor that survived. So a chunk
+    need not wait for its WAL flush."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def resume_stalled_routing_jobs(*, stalled_after: timedelta = timedelta(minutes=2)) -> list[int]:

@@ -232,3 +232,27 @@ def test_segment_validation():
     with pytest.raises(ValidationError) as err:
         services.validate_segment_data({"name": "x", "conditions": []})
     assert "stage" in err.value.message_dict
+
+
+def test_bulk_move_between_pipelines_and_queues_keeps_one_open_visit_and_stay(first_stage, queue):
+    """A segment change moves leads pipeline -> other pipeline and queue -> other queue in one batch."""
+    other_stage = services.create_pipeline(name="Other", stages=["Start", "Won"]).stages.get(position=1)
+    other_queue = services.create_nurture_queue(name="Later")
+    no_budget = _segment("No budget", BUDGET_NONE, priority=1, queue=queue)
+    rest = _segment("Rest", is_fallback=True, stage=first_stage)
+    in_queue, in_pipeline = _lead(budget="none"), _lead()
+    ids = [in_queue.pk, in_pipeline.pk]
+    assert services.route_leads(lead_ids=ids) == 2
+    Segment.objects.filter(pk=no_budget.pk).update(queue=other_queue)
+    Segment.objects.filter(pk=rest.pk).update(stage=other_stage)
+    moved = services.route_leads_sql(leads=Lead.objects.filter(id__in=ids), reason="segment_change")
+    assert moved.moved_lead_ids == sorted(ids)
+    stays = list(NurtureMembership.objects.filter(lead=in_queue).order_by("id"))
+    assert [(s.queue, s.left_at is None) for s in stays] == [(queue, False), (other_queue, True)]
+    visits = list(StageVisit.objects.filter(lead=in_pipeline).order_by("id"))
+    assert [(v.stage, v.left_at is None) for v in visits] == [(first_stage, False), (other_stage, True)]
+    decision = RoutingDecision.objects.filter(lead=in_pipeline).order_by("-id").first()
+    assert (decision.from_stage, decision.to_stage, decision.reason) == (first_stage, other_stage, "segment_change")
+    # A second run finds nothing to move and writes nothing.
+    assert services.route_leads_sql(leads=Lead.objects.filter(id__in=ids), reason="segment_change").moved_lead_ids == []
+    assert RoutingDecision.objects.filter(lead__in=ids).count() == 4
