@@ -30,11 +30,27 @@ def _text(path: str) -> models.Expression:
     return Coalesce(F(path), Value(""), output_field=models.CharField())
 
 
-def neutralised(expression: models.Expression) -> models.Expression:
-    """``'`` + the cell when it starts like a formula; the cell otherwise (computed by the database)."""
-    starts = [*FORMULA_STARTS, "\x00"] if connection.vendor != "postgresql" else list(FORMULA_STARTS)
+class _NeutralisedPostgres(models.Func):
+    """One integer test of the first character per cell: no substring, list of text compares or concat call.
+
+    ``ascii()`` is the code of the first character (0 for '', NULL for NULL); a NULL
+    cell stays NULL, which COPY writes as an empty field.
+    """
+
+    template = "CASE WHEN ascii(%(expressions)s) IN (%(codes)s) THEN '''' || %(expressions)s ELSE %(expressions)s END"
+    output_field = models.TextField()
+
+    def __init__(self, path: str) -> None:
+        super().__init__(F(path), codes=", ".join(str(ord(c)) for c in FORMULA_STARTS))
+
+
+def neutralised(path: str) -> models.Expression:
+    """``'`` + the text cell at ``path`` when it starts like a formula, else the cell (computed by the database)."""
+    if connection.vendor == "postgresql":
+        return _NeutralisedPostgres(path)
+    expression = _text(path)
     return models.Case(
-        models.When(Q(In(Substr(expression, 1, 1), starts)), then=Concat(Value("'"), expression)),
+        models.When(Q(In(Substr(expression, 1, 1), [*FORMULA_STARTS, "\x00"])), then=Concat(Value("'"), expression)),
         default=expression,
         output_field=models.CharField(),
     )
@@ -44,16 +60,16 @@ def export_columns() -> list[tuple[str, models.Expression]]:
     """(header, expression) of every exported column; text is neutralised, numbers stay numbers."""
     return [
         (_("lead id"), F("id")),
-        (_("first name"), neutralised(_text("first_name"))),
-        (_("last name"), neutralised(_text("last_name"))),
-        (_("email"), neutralised(_text("email"))),
-        (_("phone"), neutralised(_text("phone"))),
-        (_("job title"), neutralised(_text("job_title"))),
-        (_("company"), neutralised(_text("company__name"))),
-        (_("country"), neutralised(_text("company__country"))),
+        (_("first name"), neutralised("first_name")),
+        (_("last name"), neutralised("last_name")),
+        (_("email"), neutralised("email")),
+        (_("phone"), neutralised("phone")),
+        (_("job title"), neutralised("job_title")),
+        (_("company"), neutralised("company__name")),
+        (_("country"), neutralised("company__country")),
         (_("employees"), F("company__employee_count")),
         (_("score"), F("score__total")),
-        (_("band"), neutralised(_text("score__band"))),
+        (_("band"), neutralised("score__band")),
         (_("status"), F("status")),
         (_("marketing consent"), Cast("marketing_consent", models.IntegerField())),
         (_("created at"), Cast("created_at", models.DateField())),
@@ -122,20 +138,20 @@ class _QueueWriter:
     def __init__(self, chunks: queue.Queue[Any], stop: threading.Event) -> None:
         self.chunks = chunks
         self.stop = stop
-        self.pending: list[str] = []
+        self.pending: list[bytes] = []
         self.size = 0
 
-    def write(self, data: Any) -> None:
-        text = data.decode() if isinstance(data, bytes | bytearray | memoryview) else data
-        self.pending.append(str(text) if not isinstance(text, str) else text)
-        self.size += len(text)
+    def write(self, data: bytes) -> None:
+        # Called once per row: keep the bytes, decode once per chunk in flush().
+        self.pending.append(data)
+        self.size += len(data)
         if self.size >= FLUSH_CHARS:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        chunk, self.pending, self.size = "".join(self.pending), [], 0
+        chunk, self.pending, self.size = b"".join(self.pending).decode(), [], 0
         while True:
             if self.stop.is_set():
                 raise _Stop
