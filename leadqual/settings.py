@@ -288,4 +288,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Engagement windows move every day: re-evaluate everyone so points decay.
     "scoring-daily-decay": {"task": "scoring.apply_decay", "schedule": 24 * 3600.0},
+    # A bulk routing job whose worker died (or whose task Redis lost) resumes from its cursor.
+    "segments-resume-stalled-routing": {
+        "task": "segments.resume_stalled_routing_jobs",
+        "schedule": env.float("ROUTING_RESUME_SECONDS", default=120.0),
+    },
 }

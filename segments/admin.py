@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -21,6 +24,7 @@ from .attributes import describe_condition
 from .models import (
     AssignmentPolicy,
     ExportRecord,
+    LeadPlacement,
     NurtureQueue,
     Pipeline,
     RepCapacity,
@@ -211,3 +215,73 @@ class RoutingDecisionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class ExportRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("started_at", "user", "queue", "rows", "filters", "finished_at")
     list_select_related = ("user", "queue")
+
+
+class PlacementActionForm(ActionForm):
+    """The admin action bar plus the owner the "set owner" action gives."""
+
+    owner = forms.ModelChoiceField(
+        label=gettext_lazy("owner"),
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+    )
+
+
+@admin.register(LeadPlacement)
+class LeadPlacementAdmin(ManagersOnlyMixin, admin.ModelAdmin):
+    """Where leads are; pins and hand-set owners go through the routing services (actions only)."""
+
+    list_display = ("lead", "segment", "stage", "queue", "pinned", "manual_owner", "routed_at")
+    list_select_related = ("lead", "segment", "stage__pipeline", "queue")
+    list_filter = ("pinned", "manual_owner", "segment")
+    raw_id_fields = ("lead",)
+    search_fields = ("lead__email",)
+    action_form = PlacementActionForm
+    actions = ("pin_leads", "unpin_leads", "set_owner", "release_owner")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Placements change only through routing and the actions below (one writer per fact).
+        return [f.name for f in LeadPlacement._meta.fields]
+
+    @admin.action(description=gettext_lazy("Pin: routing never moves these leads"))
+    def pin_leads(self, request: HttpRequest, queryset: Any) -> None:
+        for lead_id in queryset.values_list("lead_id", flat=True):
+            services.pin_lead(lead=lead_id, pinned=True, acting_user=request.user)
+        self.message_user(request, _("%(n)d leads pinned.") % {"n": queryset.count()})
+
+    @admin.action(description=gettext_lazy("Unpin: routing may move these leads again"))
+    def unpin_leads(self, request: HttpRequest, queryset: Any) -> None:
+        for lead_id in queryset.values_list("lead_id", flat=True):
+            services.pin_lead(lead=lead_id, pinned=False, acting_user=request.user)
+        self.message_user(request, _("%(n)d leads unpinned.") % {"n": queryset.count()})
+
+    @admin.action(description=gettext_lazy("Set the owner chosen above (routing keeps it)"))
+    def set_owner(self, request: HttpRequest, queryset: Any) -> None:
+        try:  # the action bar's own "action" choices are not the owner's business: clean the one field
+            owner = PlacementActionForm.base_fields["owner"].clean(request.POST.get("owner"))
+        except ValidationError:
+            owner = None
+        if owner is None:
+            self.message_user(request, _("Choose an owner first."), level=messages.ERROR)
+            return
+        lead_ids = list(queryset.values_list("lead_id", flat=True))
+        try:
+            with transaction.atomic():  # all the selected leads or none
+                for lead_id in lead_ids:
+                    services.change_lead_owner(lead=lead_id, owner=owner, acting_user=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), level=messages.ERROR)
+            return
+        self.message_user(request, _("%(n)d leads now owned by %(owner)s.") % {"n": len(lead_ids), "owner": owner})
+
+    @admin.action(description=gettext_lazy("Release the owner: routing may pick one again"))
+    def release_owner(self, request: HttpRequest, queryset: Any) -> None:
+        for lead_id in queryset.values_list("lead_id", flat=True):
+            services.release_lead_owner(lead=lead_id)
+        self.message_user(request, _("%(n)d leads released.") % {"n": queryset.count()})

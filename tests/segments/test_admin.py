@@ -57,3 +57,48 @@ def test_queue_and_pipeline_admin_lists_render(client, staff_manager, first_stag
 def test_reps_get_no_segment_admin(client, rep):
     client.force_login(rep)
     assert client.get("/admin/segments/segment/").status_code in (302, 403)
+
+
+def _placements(first_stage, n=2):
+    Segment.objects.create(name="Rest", is_fallback=True, stage=first_stage)
+    leads = [factories.LeadFactory() for _ in range(n)]
+    services.route_leads(lead_ids=[lead.pk for lead in leads])
+    return leads
+
+
+def test_pin_and_unpin_actions_go_through_the_service(client, staff_manager, first_stage):
+    leads = _placements(first_stage)
+    client.force_login(staff_manager)
+    url = "/admin/segments/leadplacement/"
+    selected = [str(lead.pk) for lead in leads]
+    response = client.post(url, {"action": "pin_leads", "_selected_action": selected})
+    assert response.status_code == 302
+    assert LeadPlacement.objects.filter(pinned=True).count() == 2
+    client.post(url, {"action": "unpin_leads", "_selected_action": selected[:1]})
+    assert list(LeadPlacement.objects.filter(pinned=True).values_list("lead_id", flat=True)) == [leads[1].pk]
+    assert client.get(url).status_code == 200
+
+
+def test_set_owner_action_marks_the_owner_as_set_by_hand(client, staff_manager, first_stage, reps):
+    leads = _placements(first_stage)
+    client.force_login(staff_manager)
+    url = "/admin/segments/leadplacement/"
+    response = client.post(
+        url, {"action": "set_owner", "owner": reps[1].pk, "_selected_action": [str(leads[0].pk)]}, follow=True
+    )
+    assert response.status_code == 200, response.content
+    placement = LeadPlacement.objects.get(lead=leads[0])
+    assert placement.manual_owner and Lead.objects.get(pk=leads[0].pk).owner == reps[1]
+    assert not LeadPlacement.objects.get(lead=leads[1]).manual_owner
+    # Without an owner chosen nothing changes.
+    before = Lead.objects.get(pk=leads[1].pk).owner_id
+    client.post(url, {"action": "set_owner", "owner": "", "_selected_action": [str(leads[1].pk)]})
+    assert Lead.objects.get(pk=leads[1].pk).owner_id == before
+    client.post(url, {"action": "release_owner", "_selected_action": [str(leads[0].pk)]})
+    placement.refresh_from_db()
+    assert not placement.manual_owner and placement.routed_owner == reps[1]
+
+
+def test_reps_get_no_placement_admin(client, rep):
+    client.force_login(rep)
+    assert client.get("/admin/segments/leadplacement/").status_code in (302, 403)
