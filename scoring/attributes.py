@@ -96,6 +96,10 @@ class Attribute:
     moment_sql: Callable[[], models.Expression] | None = None
     integer: bool = False
     max_value: int | None = None
+    # Engagement attributes: the bulk compiler counts all of a chunk's events in
+    # one grouped pass instead of one subquery per lead and rule. ("*",) = any kind.
+    event_kinds: tuple[str, ...] = ()
+    is_last_activity: bool = False
     help_text: Any = ""
 
     @property
@@ -589,6 +593,7 @@ register(
         label=_("Engagement events of any kind"),
         type=AttrType.COUNT,
         group=ENGAGEMENT,
+        event_kinds=("*",),
         getter=_count_python(None),
         sql=_count_sql(None),
         help_text=_("Counted over the rule's window, e.g. the last 30 days."),
@@ -601,6 +606,7 @@ for _kind, _kind_label in EventKind.choices:
             label=_kind_label,
             type=AttrType.COUNT,
             group=ENGAGEMENT,
+            event_kinds=(_kind,),
             getter=_count_python((_kind,)),
             sql=_count_sql((_kind,)),
             help_text=_("Counted over the rule's window, e.g. the last 30 days."),
@@ -625,6 +631,7 @@ register(
         label=_("Days since last activity"),
         type=AttrType.NUMBER,
         group=ENGAGEMENT,
+        is_last_activity=True,
         integer=True,
         getter=lambda s, now, w: _days_since(s.last_activity_at, now),
         max_value=36500,

@@ -7,7 +7,7 @@ text comes only from registered attributes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
@@ -101,28 +101,132 @@ def rule_flags(rules: RuleSet, now: datetime) -> dict[str, models.Expression]:
     }
 
 
+def _adapt(params: list[Any]) -> list[Any]:
+    """Datetimes as the backend stores them (SQLite keeps naive UTC text; a raw query must match it)."""
+    from django.db import connection
+
+    return [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
+
+
 def _vendor() -> str:
     from django.db import connection
 
     return connection.vendor
 
 
-def score_select(rules: RuleSet, now: datetime, leads: models.QuerySet) -> tuple[str, list[Any]]:
+def _is_event_rule(rule: RuleSpec) -> bool:
+    attribute = get_attribute(rule.attribute)
+    return bool(attribute.event_kinds) or attribute.is_last_activity
+
+
+_SQL_OPS = {Op.EQ: "=", Op.NE: "<>", Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}
+
+
+def _event_flag(rule: RuleSpec, now: datetime, column: str) -> tuple[str, list[Any]]:
+    """SQL text (and parameters) of an engagement rule over the chunk's event aggregate.
+
+    Same semantics as ``engine.matches``: counts are never missing (0), the last
+    activity is missing when the lead has no event and then matches only "is empty".
+    """
+    attribute = get_attribute(rule.attribute)
+    op = Op(rule.operator)
+    value = typed(attribute, rule.value)
+    if attribute.is_last_activity:
+        if op == Op.IS_EMPTY:
+            return f"{column} IS NULL", []
+        if op == Op.IS_NOT_EMPTY:
+            return f"{column} IS NOT NULL", []
+        if op == Op.NE:
+            low, high = days_window(Op.EQ, value, now)
+            return f"({column} IS NOT NULL AND ({column} <= %s OR {column} > %s))", [low, high]
+        low, high = days_window(op, value, now)
+        parts, params = [f"{column} IS NOT NULL"], []
+        if low is not None:
+            parts.append(f"{column} > %s")
+            params.append(low)
+        if high is not None:
+            parts.append(f"{column} <= %s")
+            params.append(high)
+        return "(" + " AND ".join(parts) + ")", params
+    count = f"COALESCE({column}, 0)"
+    # Counts are whole numbers (parse_value insists); ints compare as numbers on every backend.
+    if op == Op.BETWEEN:
+        return f"({count} >= %s AND {count} <= %s)", [int(value[0]), int(value[1])]
+    return f"{count} {_SQL_OPS[op]} %s", [int(value)]
+
+
+def _event_aggregate(
+    rules: RuleSet, now: datetime, leads: models.QuerySet, id_range: tuple[int, int] | None
+) -> tuple[str, list[Any], dict[int, str]]:
+    """One grouped pass over the chunk's events: a count column per (kinds, window), and the last activity."""
+    columns: dict[tuple[tuple[str, ...], int], str] = {}
+    select, params = ["e.lead_id"], []
+    column_of: dict[int, str] = {}
+    for i, rule in enumerate(rules.rules):
+        attribute = get_attribute(rule.attribute)
+        if attribute.is_last_activity:
+            column_of[i] = "ev.last_at"
+            continue
+        if not attribute.event_kinds:
+            continue
+        key = (attribute.event_kinds, rule.window_days or 30)
+        if key not in columns:
+            columns[key] = f"c_{len(columns)}"
+            since = now - timedelta(days=key[1])
+            condition = "e.occurred_at >= %s AND e.occurred_at <= %s"
+            params += [since, now]
+            if key[0] != ("*",):
+                condition += " AND e.kind IN (" + ", ".join(["%s"] * len(key[0])) + ")"
+                params += list(key[0])
+            select.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {columns[key]}")
+        column_of[i] = f"ev.{columns[key]}"
+    select.append("MAX(e.occurred_at) AS last_at")
+    if id_range is not None:
+        # A bulk job's chunk is an id range: an index range scan over its events.
+        where, where_params = "e.lead_id > %s AND e.lead_id <= %s", list(id_range)
+    else:
+        ids_sql, where_params = leads.order_by().values("id").query.sql_with_params()
+        where = f"e.lead_id IN ({ids_sql})"
+    sql = (
+        f"SELECT {', '.join(select)} FROM leads_engagementevent e "  # noqa: S608 -- generated aliases only
+        f"WHERE {where} GROUP BY e.lead_id"
+    )
+    return sql, [*params, *where_params], column_of
+
+
+def score_select(
+    rules: RuleSet, now: datetime, leads: models.QuerySet, *, id_range: tuple[int, int] | None = None
+) -> tuple[str, list[Any]]:
     """SQL selecting (id, version, fit, engagement, qualification, total, band, fired) for ``leads``.
 
     The innermost query is Django's (the registered attributes' expressions);
-    the outer layers add up points, clamp the parts, pick the band and list the
-    fired rule ids. Only generated aliases reach the SQL text; every number and
-    name is a parameter.
+    engagement rules read one grouped pass over the leads' events (a subquery
+    per lead and rule was the bulk of the cost); the outer layers add up points,
+    clamp the parts, pick the band and list the fired rule ids. Only generated
+    aliases reach the SQL text; every number and name is a parameter.
+    ``id_range`` (exclusive low, inclusive high) says ``leads`` is exactly that id range.
     """
-    flags = rule_flags(rules, now)
+    event_rules = {i for i, rule in enumerate(rules.rules) if _is_event_rule(rule)}
+    flags = {name: expr for name, expr in rule_flags(rules, now).items() if int(name[2:]) not in event_rules}
     inner = leads.order_by().annotate(**flags).values_list("id", "version", *flags)
     inner_sql, inner_params = inner.query.sql_with_params()
     # An optimisation fence: without it the planner inlines each r_i into every
     # place the outer layers use it (parts, clamps, total, band), evaluating
-    # every condition and event subquery dozens of times per row.
+    # every condition dozens of times per row.
     fence = " OFFSET 0" if _vendor() == "postgresql" else " LIMIT -1 OFFSET 0"
     inner_sql += fence
+    if event_rules:
+        agg_sql, agg_params, column_of = _event_aggregate(rules, now, leads, id_range)
+        event_cols, event_params = [], []
+        for i in sorted(event_rules):
+            text, values = _event_flag(rules.rules[i], now, column_of[i])
+            event_cols.append(f"(CASE WHEN {text} THEN 1 ELSE 0 END) AS r_{i}")
+            event_params += values
+        inner_sql = (
+            f"SELECT l0.*, {', '.join(event_cols)} FROM ({inner_sql}) l0 "  # noqa: S608 -- generated aliases only
+            f"LEFT JOIN ({agg_sql}) ev ON ev.lead_id = l0.id{fence}"
+        )
+        inner_params = [*_adapt(event_params), *inner_params, *_adapt(agg_params)]
     params: list[Any] = []
 
     raw_cols = []

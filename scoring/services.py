@@ -316,7 +316,12 @@ class BulkScoreOutcome:
 
 
 def apply_scores_sql(
-    *, leads: QuerySet[Lead], rules: RuleSet, reason: str, now: datetime | None = None
+    *,
+    leads: QuerySet[Lead],
+    rules: RuleSet,
+    reason: str,
+    now: datetime | None = None,
+    id_range: tuple[int, int] | None = None,
 ) -> BulkScoreOutcome:
     """Rescore ``leads`` in the database with one statement set.
 
@@ -325,7 +330,7 @@ def apply_scores_sql(
     change of total gets a history row. Sends ``score_changed`` after commit.
     """
     now = now or timezone.now()
-    select_sql, params = compiler.score_select(rules, now, leads)
+    select_sql, params = compiler.score_select(rules, now, leads, id_range=id_range)
     columns = "lead_id, total, fit, engagement, qualification, band, fired, rules_version, lead_version, computed_at"
     values = "id, total, fit, engagement, qualification, band, fired, %s, version, %s"
     distinct = (
@@ -464,7 +469,9 @@ def run_rescore_job(
             with transaction.atomic():
                 chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
                 count = chunk.count()
-                changed = apply_scores_sql(leads=chunk, rules=rules, reason=job.reason).totals_changed
+                changed = apply_scores_sql(
+                    leads=chunk, rules=rules, reason=job.reason, id_range=(job.cursor, upper)
+                ).totals_changed
                 # The cursor moves in the same transaction as the chunk's writes:
                 # a crash redoes at most this chunk, and redoing it writes nothing.
                 updated = RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
