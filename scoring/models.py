@@ -124,8 +124,9 @@ class LeadScore(models.Model):
         verbose_name = _("lead score")
         verbose_name_plural = _("lead scores")
         indexes = [
-            models.Index(fields=["-total"], name="score_total_idx"),
-            models.Index(fields=["band", "-total"], name="score_band_total_idx"),
+            # Hottest first, ties by newest id: the work queue, the lead list and the API walk these.
+            models.Index(fields=["-total", "-lead"], name="score_total_lead_idx"),
+            models.Index(fields=["band", "-total", "-lead"], name="score_band_total_lead_idx"),
         ]
 
     def __str__(self) -> str:
