@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 LEADS ?= 100000
 
-.PHONY: run test lint format bench clean-venv
+.PHONY: run test lint format bench clean-venv chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,17 @@ run: $(RUN_STAMP)
 	$(BIN)/python manage.py runembedded
 
 ## make test: set up, lint, run every test (PostgreSQL/Redis ones when DATABASE_URL/REDIS_URL are set).
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@# The Python/SQL agreement must hold on the embedded SQLite default too.
 	@if [ -n "$$DATABASE_URL" ]; then env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -q tests/scoring/test_property.py tests/scoring/test_score_lead.py; fi
+
+## Browser tests drive Debian's chromium (STACK.md); `playwright install` downloads a browser and cannot work here.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

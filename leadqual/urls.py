@@ -21,5 +21,6 @@ urlpatterns = [
     # The split view serves its init script from a URL, not inline: CSP allows only script-src 'self'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("leadqual.api_urls")),
+    path("", include("segments.pages.urls")),
     path("", include("leads.urls")),
 ]

@@ -1,0 +1,479 @@
+"""Reads for the rep's pages (work queue, lead list, lead page): role scoping comes from leads.selectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from leads.filters import IdFilter, LeadFilter
+from leads.models import (
+    CLOSED_STATUSES,
+    EngagementEvent,
+    EventKind,
+    Lead,
+    LeadStatus,
+    Qualification,
+    Team,
+)
+from leads.roles import Role, is_manager, is_marketer, is_rep
+from leads.selectors import get_lead_for_user, get_user_team_id, leads_visible_to
+from scoring.models import ScoreBand, ScoreHistory
+from scoring.selectors import fired_rules, list_score_history
+
+from ..models import RoutingDecision, Segment, StageVisit
+
+User = AbstractBaseUser | AnonymousUser
+
+#: What counts as a first touch: a call or a meeting logged on the lead, or any status change
+#: away from "new". Email opens and clicks are the lead reacting to marketing mail, not a rep
+#: reaching out, so they do not count (there is no "email sent by a rep" event kind yet; when
+#: one exists it belongs in this tuple).
+FIRST_TOUCH_KINDS: tuple[str, ...] = (EventKind.CALL, EventKind.MEETING)
+
+
+def first_touch_sla() -> timedelta:
+    """How long a new lead may wait for its first touch before the work queue flags it."""
+    return timedelta(hours=getattr(settings, "LEADQUAL_FIRST_TOUCH_HOURS", 24))
+
+
+def can_edit_leads(user: User) -> bool:
+    """Managers and reps change leads and qualification; marketers only read."""
+    return is_manager(user) or is_rep(user)
+
+
+# --- annotations shared by the queue and the list ------------------------------------------
+
+
+def _latest_activity() -> Subquery:
+    # One index probe per row on event_lead_kind_time_idx (lead first): cheap for a page of rows.
+    return Subquery(
+        EngagementEvent.objects.filter(lead_id=OuterRef("pk")).order_by("-occurred_at").values("occurred_at")[:1]
+    )
+
+
+def _awaiting_first_touch(now: datetime) -> Q:
+    touched = EngagementEvent.objects.filter(lead_id=OuterRef("pk"), kind__in=FIRST_TOUCH_KINDS)
+    return Q(status=LeadStatus.NEW, created_at__lt=now - first_touch_sla()) & ~Exists(touched)
+
+
+def _with_row_data(leads: QuerySet[Lead], *, now: datetime) -> QuerySet[Lead]:
+    """Everything a lead row shows, in the one query that fetches the rows."""
+    since = now - timedelta(days=1)
+    score_a_day_ago = ScoreHistory.objects.filter(lead_id=OuterRef("pk"), created_at__gte=since).order_by(
+        "created_at", "id"
+    )
+    return leads.select_related(
+        "company", "owner", "team", "score", "qualification", "placement__segment", "placement__stage"
+    ).annotate(
+        latest_activity=_latest_activity(),
+        # The score before the first change of the last 24 hours (None: no change since yesterday).
+        score_day_ago=Subquery(score_a_day_ago.values("old_total")[:1]),
+        changed_since_yesterday=Exists(score_a_day_ago),
+        awaiting_first_touch=ExpressionWrapper(_awaiting_first_touch(now), output_field=BooleanField()),
+    )
+
+
+def _band_rank() -> Subquery:
+    return Subquery(ScoreBand.objects.filter(name=OuterRef("score__band")).values("min_score")[:1])
+
+
+# --- the work queue -----------------------------------------------------------------------
+
+
+def work_queue_scope(user: User) -> QuerySet[Lead]:
+    """Open leads the user works: their own plus their team's unassigned pool.
+
+    A user without a team (a manager who also sells) sees their own leads and the pool of
+    leads with no team yet; they see every team's pool in the lead list.
+    """
+    visible = leads_visible_to(user).exclude(status__in=CLOSED_STATUSES)
+    team_id = get_user_team_id(user)
+    pool = Q(owner__isnull=True, team_id=team_id) if team_id is not None else Q(owner__isnull=True, team__isnull=True)
+    return visible.filter(Q(owner_id=user.pk) | pool)
+
+
+@dataclass
+class WorkQueue:
+    leads: list[Lead]
+    has_next: bool
+    page: int
+    waiting_count: int
+    changes: list[ScoreHistory]
+    sla_hours: int
+    only_waiting: bool
+
+
+def get_work_queue(*, user: User, page: int = 1, per_page: int = 50, only_waiting: bool = False) -> WorkQueue:
+    """Hottest first: band (by its minimum score), score, latest activity; unscored leads last.
+
+    Constant queries: rows (with everything they show), the flagged count, the day's changes.
+    """
+    now = timezone.now()
+    scope = work_queue_scope(user)
+    rows = _with_row_data(scope, now=now).annotate(band_rank=_band_rank())
+    if only_waiting:
+        rows = rows.filter(awaiting_first_touch=True)
+    rows = rows.order_by(
+        F("band_rank").desc(nulls_last=True),
+        F("score__total").desc(nulls_last=True),
+        F("latest_activity").desc(nulls_last=True),
+        "-created_at",
+        "-id",
+    )
+    start = (page - 1) * per_page
+    fetched = list(rows[start : start + per_page + 1])
+    waiting_count = scope.filter(_awaiting_first_touch(now)).count()
+    changes = list(
+        ScoreHistory.objects.filter(lead__in=scope, created_at__gte=now - timedelta(days=1))
+        .select_related("lead")
+        .order_by("-created_at", "-id")[:10]
+    )
+    return WorkQueue(
+        leads=fetched[:per_page],
+        has_next=len(fetched) > per_page,
+        page=page,
+        waiting_count=waiting_count,
+        changes=changes,
+        sla_hours=int(first_touch_sla().total_seconds() // 3600),
+        only_waiting=only_waiting,
+    )
+
+
+# --- the lead list ------------------------------------------------------------------------
+
+
+class PageLeadFilter(LeadFilter):
+    """The API's lead filters plus the segment a lead sits in (pages only, for now)."""
+
+    segment = IdFilter(field_name="placement__segment_id", label=_("segment"))
+
+
+@dataclass
+class LeadListPage:
+    leads: list[Lead]
+    has_next: bool
+    page: int
+    filterset: LeadFilter
+    teams: list[Team] = field(default_factory=list)
+    owners: list[Any] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+
+def list_leads_page(*, user: User, params: Any, page: int = 1, per_page: int = 50) -> LeadListPage:
+    """One page of the lead list the user may see, filtered, searched and sorted.
+
+    Count-free pagination (one row more than the page tells whether there is a next page):
+    a COUNT over a million leads costs more than the page itself. The query count does not
+    depend on the page size: rows, plus the choices of the filter form.
+    """
+    # A filter form sends every field; an empty one ("any status") means no filter, not an invalid choice.
+    params = params.copy()
+    for key in list(params):
+        values = [v for v in params.getlist(key) if v.strip()]
+        if values:
+            params.setlist(key, values)
+        else:
+            del params[key]
+    filterset = PageLeadFilter(data=params, queryset=leads_visible_to(user))
+    leads = filterset.qs if filterset.is_valid() else leads_visible_to(user).none()
+    if not params.get("ordering"):
+        leads = leads.order_by("-created_at", "-id")
+    rows = _with_row_data(leads, now=timezone.now())
+    start = (page - 1) * per_page
+    fetched = list(rows[start : start + per_page + 1])
+    staff = is_manager(user) or is_marketer(user)
+    teams = list(Team.objects.only("id", "name").order_by("name")) if staff else []
+    owners = (
+        list(
+            get_user_model()
+            .objects.filter(is_active=True, groups__name__in=[Role.SALES_REP, Role.SALES_MANAGER])
+            .distinct()
+            .only("id", "username", "first_name", "last_name")
+            .order_by("first_name", "last_name", "username")
+        )
+        if staff
+        else []
+    )
+    segments = list(Segment.objects.only("id", "name").order_by("is_fallback", "priority", "id"))
+    return LeadListPage(
+        leads=fetched[:per_page],
+        has_next=len(fetched) > per_page,
+        page=page,
+        filterset=filterset,
+        teams=teams,
+        owners=owners,
+        segments=segments,
+    )
+
+
+# --- the lead page ------------------------------------------------------------------------
+
+
+def get_lead_page_lead(*, user: User, lead_id: int) -> Lead:
+    """The lead with everything its header shows (Http404 when the user may not see it)."""
+    lead = get_lead_for_user(user=user, lead_id=lead_id)
+    # get_lead_for_user already checked access; this fetch adds score, BANT and placement.
+    return (
+        Lead.objects.select_related(
+            "company",
+            "owner",
+            "team",
+            "score",
+            "qualification",
+            "placement__segment",
+            "placement__stage__pipeline",
+            "placement__queue",
+            "qualification__budget_recorded_by",
+            "qualification__authority_recorded_by",
+            "qualification__need_recorded_by",
+            "qualification__timing_recorded_by",
+        )
+        .annotate(latest_activity=_latest_activity())
+        .get(pk=lead.pk)
+    )
+
+
+def get_qualification(lead: Lead) -> Qualification:
+    qual = getattr(lead, "qualification", None)
+    return qual if qual is not None else Qualification(lead=lead)
+
+
+@dataclass(frozen=True)
+class SparkPoint:
+    x: float
+    y: float
+    total: int
+    at: datetime
+
+
+@dataclass
+class ScoreView:
+    score: Any  # LeadScore | None
+    pending: bool  # the stored score is older than the lead (a worker is on it)
+    fired: list[Any]
+    history: list[ScoreHistory]
+    spark: list[SparkPoint]
+    spark_path: str
+    band_description: str
+
+
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 240, 48, 4
+
+
+def _sparkline(history: list[ScoreHistory]) -> tuple[list[SparkPoint], str]:
+    """Points of a small line chart of the total over time, drawn server-side as SVG."""
+    points = list(reversed(history[:30]))  # oldest first
+    if not points:
+        return [], ""
+    totals = [h.total for h in points]
+    low, high = min(totals), max(totals)
+    span = (high - low) or 1
+    step = (SPARK_WIDTH - 2 * SPARK_PAD) / max(len(points) - 1, 1)
+    spark = []
+    for i, h in enumerate(points):
+        x = SPARK_PAD + i * step if len(points) > 1 else SPARK_WIDTH / 2
+        y = SPARK_HEIGHT - SPARK_PAD - (h.total - low) / span * (SPARK_HEIGHT - 2 * SPARK_PAD)
+        spark.append(SparkPoint(round(x, 1), round(y, 1), h.total, h.created_at))
+    path = " ".join(f"{p.x},{p.y}" for p in spark)
+    return spark, path
+
+
+def get_score_view(*, user: User, lead: Lead, with_history: bool = True) -> ScoreView:
+    """The score panel: total, band, parts, the "why" list and history; ``pending`` while stale."""
+    score = getattr(lead, "score", None)
+    pending = score is None or score.lead_version < lead.version
+    fired = fired_rules(score) if score is not None else []
+    history = list(list_score_history(user=user, lead_id=lead.pk)[:30]) if with_history else []
+    spark, path = _sparkline(history)
+    description = ""
+    if score is not None and score.band:
+        description = ScoreBand.objects.filter(name=score.band).values_list("description", flat=True).first() or ""
+    return ScoreView(
+        score=score,
+        pending=pending,
+        fired=sorted(fired, key=lambda f: -abs(f.points)),
+        history=history[:10],
+        spark=spark,
+        spark_path=path,
+        band_description=description,
+    )
+
+
+# --- the timeline ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # event, bant, status, routing, stage
+    title: str
+    detail: str = ""
+    who: str = ""
+
+
+def _user_label(user: Any) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+BANT_LABELS = {
+    "budget": _("Budget"),
+    "authority": _("Authority"),
+    "need": _("Need"),
+    "timing": _("Timing"),
+}
+
+
+def _bant_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
+    records = list(
+        Qualification.history.filter(lead_id=lead.pk)
+        .select_related("history_user")
+        .order_by("-history_date")[: limit + 1]
+    )
+    entries = []
+    for newer, older in zip(records, [*records[1:], None], strict=False):
+        if older is None:
+            continue  # the row's creation: nothing answered yet
+        delta = newer.diff_against(older)
+        changes = []
+        for change in delta.changes:
+            name = change.field
+            if name.endswith(("_recorded_by", "_recorded_at")):
+                continue
+            try:
+                verbose = str(Qualification._meta.get_field(name).verbose_name)
+                display = dict(Qualification._meta.get_field(name).flatchoices or ())
+            except FieldDoesNotExist:  # a field dropped since the record was written
+                verbose, display = name, {}
+            new = display.get(change.new, change.new)
+            if name.endswith("_notes") or name == "need_pain":
+                changes.append(_("%(field)s updated") % {"field": verbose.capitalize()})
+            else:
+                changes.append(f"{verbose.capitalize()}: {new if new not in (None, '') else '—'}")
+        if changes:
+            entries.append(
+                TimelineEntry(
+                    at=newer.history_date,
+                    kind="bant",
+                    title=_("Qualification updated"),
+                    detail="; ".join(changes),
+                    who=_user_label(newer.history_user),
+                )
+            )
+    return entries
+
+
+def _status_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
+    records = list(
+        Lead.history.filter(id=lead.pk)
+        .select_related("history_user")
+        .only("history_date", "status", "status_reason", "history_user", "history_type", "history_id")
+        .order_by("-history_date")[: limit + 1]
+    )
+    labels = dict(LeadStatus.choices)
+    entries = []
+    for newer, older in zip(records, [*records[1:], None], strict=False):
+        if older is None:
+            if newer.history_type == "+":
+                entries.append(TimelineEntry(at=newer.history_date, kind="status", title=_("Lead created")))
+            continue
+        if newer.status != older.status:
+            detail = newer.status_reason if newer.status in (LeadStatus.LOST, LeadStatus.DISQUALIFIED) else ""
+            entries.append(
+                TimelineEntry(
+                    at=newer.history_date,
+                    kind="status",
+                    title=_("Status: %(old)s → %(new)s")
+                    % {"old": labels.get(older.status, older.status), "new": labels.get(newer.status, newer.status)},
+                    detail=detail,
+                    who=_user_label(newer.history_user),
+                )
+            )
+    return entries
+
+
+def _routing_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
+    decisions = (
+        RoutingDecision.objects.filter(lead_id=lead.pk)
+        .select_related("to_segment", "to_stage", "to_queue", "to_owner", "from_owner")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    entries = []
+    for d in decisions:
+        if d.to_stage_id:
+            where = _("stage %(stage)s") % {"stage": d.to_stage.name}
+        elif d.to_queue_id:
+            where = _("nurture queue %(queue)s") % {"queue": d.to_queue.name}
+        else:
+            where = _("no destination")
+        parts = [d.get_reason_display()]
+        if d.to_segment_id:
+            parts.append(_("segment %(name)s") % {"name": d.to_segment.name})
+        if d.to_owner_id != d.from_owner_id:
+            parts.append(_("owner %(owner)s") % {"owner": _user_label(d.to_owner) or _("team pool")})
+        if d.policy_note:
+            parts.append(d.policy_note)
+        entries.append(
+            TimelineEntry(
+                at=d.created_at,
+                kind="routing",
+                title=_("Routed to %(where)s") % {"where": where},
+                detail=" · ".join(parts),
+            )
+        )
+    return entries
+
+
+def _stage_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
+    visits = StageVisit.objects.filter(lead_id=lead.pk).select_related("stage").order_by("-entered_at", "-id")[:limit]
+    entries = []
+    for v in visits:
+        detail = ""
+        if v.left_at:
+            days = (v.left_at - v.entered_at).days
+            detail = _("stayed %(days)d days") % {"days": days} if days else _("stayed under a day")
+        entries.append(
+            TimelineEntry(
+                at=v.entered_at,
+                kind="stage",
+                title=_("Entered stage %(stage)s") % {"stage": v.stage.name},
+                detail=detail,
+            )
+        )
+    return entries
+
+
+def _event_entries(lead: Lead, limit: int) -> list[TimelineEntry]:
+    events = EngagementEvent.objects.filter(lead_id=lead.pk).order_by("-occurred_at", "-id")[:limit]
+    entries = []
+    for e in events:
+        meta = e.metadata or {}
+        detail = str(meta.get("title") or meta.get("subject") or meta.get("url") or meta.get("note") or "")[:200]
+        entries.append(TimelineEntry(at=e.occurred_at, kind="event", title=e.get_kind_display(), detail=detail))
+    return entries
+
+
+def list_timeline(*, lead: Lead, limit: int = 40) -> list[TimelineEntry]:
+    """Events, BANT changes, status changes, routing decisions and stage changes, newest first.
+
+    Each source is read with its own bounded query (five or six in all, whatever the history).
+    """
+    entries = [
+        *_event_entries(lead, limit),
+        *_bant_entries(lead, limit),
+        *_status_entries(lead, limit),
+        *_routing_entries(lead, limit),
+        *_stage_entries(lead, limit),
+    ]
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
