@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -348,20 +348,37 @@ def apply_scores_sql(
     history_cols = "lead_id, old_total, total, band, reason, rules_version, lead_version, created_at"
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Data-modifying CTEs: the history insert still sees the old rows of
+            # Data-modifying CTEs. Existing rows are UPDATEd only where the score changes
+            # (INSERT ... ON CONFLICT DO UPDATE would lock and dirty every unchanged row
+            # too); new ones are INSERTed. The history insert still sees the old rows of
             # scoring_leadscore, so it gets the old total in the same pass.
+            set_new = (
+                "total = n.total, fit = n.fit, engagement = n.engagement, qualification = n.qualification, "
+                "band = n.band, fired = n.fired, rules_version = %s, lead_version = n.version, computed_at = %s"
+            )
+            changed_where = (
+                "((s.total, s.fit, s.engagement, s.qualification, s.band, s.fired) IS DISTINCT FROM "
+                "(n.total, n.fit, n.engagement, n.qualification, n.band, n.fired) OR s.lead_version < n.version) "
+                "AND s.rules_version <= %s AND s.lead_version <= n.version"
+            )
             sql = (
                 f"WITH n AS ({select_sql}), "  # noqa: S608 -- generated aliases and parameters only
-                f"changed AS (INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM n "
-                f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard} "
+                f"upd AS (UPDATE scoring_leadscore s SET {set_new} FROM n "
+                f"WHERE s.lead_id = n.id AND {changed_where} "
                 f"RETURNING s.lead_id, s.total, s.band, s.lead_version), "
+                f"ins AS (INSERT INTO scoring_leadscore ({columns}) SELECT {values} FROM n "
+                f"WHERE NOT EXISTS (SELECT 1 FROM scoring_leadscore x WHERE x.lead_id = n.id) "
+                f"ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id, total, band, lead_version), "
+                f"changed AS (SELECT * FROM upd UNION ALL SELECT * FROM ins), "
                 f"h AS (INSERT INTO scoring_scorehistory ({history_cols}) "
                 f"SELECT c.lead_id, o.total, c.total, c.band, %s, %s, c.lead_version, %s "
                 f"FROM changed c LEFT JOIN scoring_leadscore o ON o.lead_id = c.lead_id "
                 f"WHERE o.total IS DISTINCT FROM c.total RETURNING 1) "
                 f"SELECT c.lead_id, (SELECT count(*) FROM h) FROM changed c"
             )
-            cursor.execute(sql, [*params, rules.version, now, reason, rules.version, now])
+            cursor.execute(
+                sql, [*params, rules.version, now, rules.version, rules.version, now, reason, rules.version, now]
+            )
             rows = cursor.fetchall()
             outcome = BulkScoreOutcome([r[0] for r in rows], rows[0][1] if rows else 0)
         else:
@@ -488,6 +505,10 @@ def run_rescore_job(
             if on_chunk:
                 job.refresh_from_db()
                 on_chunk(job)
+    except (OperationalError, InterfaceError):
+        # Connection lost, deadlock, serialization failure: the task retries and resumes
+        # from the cursor, so the job stays RUNNING (the sweep also resumes stalled jobs).
+        raise
     except Exception as exc:
         RescoreJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
         raise
