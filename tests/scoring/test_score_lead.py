@@ -300,3 +300,30 @@ def test_score_changed_signal_after_commit(rules, django_capture_on_commit_callb
         assert calls[-1] == ((b.pk,), "sweep")
     finally:
         score_changed.disconnect(dispatch_uid="test-score-changed")
+
+
+def test_retryable_database_error_leaves_job_resumable(db, monkeypatch):
+    from django.db import OperationalError
+
+    services.replace_rule_set(rules=RULES[:1], start_job=False)
+    for _ in range(6):
+        _lead(industry="manufacturing")
+    job = services.start_rescore_job(enqueue=False)
+    real = services.apply_scores_sql
+    calls = {"n": 0}
+
+    def flaky(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OperationalError("deadlock detected")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "apply_scores_sql", flaky)
+    with pytest.raises(OperationalError):
+        services.run_rescore_job(job_id=job.pk, chunk_size=3)
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING
+    assert job.chunks_done == 1
+    job = services.run_rescore_job(job_id=job.pk, chunk_size=3)  # the task's retry
+    assert job.state == JobState.DONE
+    assert LeadScore.objects.count() == 6
