@@ -99,7 +99,7 @@ class BantCriterionForm(forms.ModelForm):
         if "decision_date" in self.fields:
             self.fields["decision_date"].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
         if "budget_amount" in self.fields:
-            self.fields["budget_amount"].widget.attrs.update({"min": "0", "step": "1000", "inputmode": "decimal"})
+            self.fields["budget_amount"].widget.attrs.update({"min": "0", "step": "any", "inputmode": "decimal"})
         if "budget_currency" in self.fields:
             self.fields["budget_currency"].widget.attrs.update({"size": "3", "maxlength": "3"})
 

@@ -73,6 +73,8 @@ def rep_with_leads(rep, rules):
 def test_rep_qualifies_a_lead_and_sees_score_and_band_update(live_server, page, rep, rep_with_leads, shot):
     lead = rep_with_leads
     base = live_server.url
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
     page.goto(f"{base}/")
     shot(page, "01-login")
     log_in(page, base, rep.username)
@@ -89,7 +91,7 @@ def test_rep_qualifies_a_lead_and_sees_score_and_band_update(live_server, page, 
     expect(band).to_have_text(before.band)
     shot(page, "03-lead-before-bant")
 
-    save_criterion(page, "budget", "Budget", {"budget": "approved", "budget_amount": "60000",
+    save_criterion(page, "budget", "Budget", {"budget": "approved", "budget_amount": "62500",
                                               "budget_notes": "CFO signed off for Q1"})  # fmt: skip
     save_criterion(page, "authority", "Authority", {"authority": "decision_maker"})
     save_criterion(page, "need", "Need", {"need": "clear", "need_pain": "Leads rot in spreadsheets"})
@@ -107,6 +109,8 @@ def test_rep_qualifies_a_lead_and_sees_score_and_band_update(live_server, page, 
     page.reload()
     expect(page.locator(".timeline")).to_contain_text("Qualification updated")
     shot(page, "04-lead-after-bant")
+    # htmx, the CSRF header and the styles all work under script-src/style-src 'self'.
+    assert console_errors == [], "\n".join(console_errors)
 
 
 def test_score_panel_polls_until_the_worker_catches_up(live_server, page, rep, rep_with_leads):
@@ -187,3 +191,15 @@ def test_tablet_layout(live_server, page, rep, rep_with_leads, shot):
     page.goto(f"{live_server.url}/leads/{rep_with_leads.pk}/")
     expect(page.locator("#bant-budget")).to_be_visible()
     shot(page, "12-tablet-lead")
+
+
+def test_server_side_bant_errors_are_swapped_in(live_server, page, rep, rep_with_leads):
+    """A 400 from the server (the browser's own checks bypassed) shows the errors in the card."""
+    log_in(page, live_server.url, rep.username)
+    page.goto(f"{live_server.url}/leads/{rep_with_leads.pk}/")
+    amount = page.locator('#bant-budget [name="budget-budget_amount"]')
+    amount.evaluate("el => el.removeAttribute('min')")
+    amount.fill("-5")
+    page.locator("#bant-budget").get_by_role("button", name="Save Budget").click()
+    expect(page.locator("#bant-budget .field-error")).to_be_visible()
+    assert Qualification.objects.get(lead=rep_with_leads).budget_amount is None

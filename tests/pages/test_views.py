@@ -356,6 +356,7 @@ def test_marketer_reads_but_cannot_edit_qualification(client, marketer, rep_lead
             reverse("pages:save_bant", args=[rep_lead.pk, "budget"]), {"budget-budget": "approved"}, **extra
         )
         assert response.status_code == 403
+    assert b"Your role can read this, but not change it." in response.content
     assert Qualification.objects.get(lead=rep_lead).budget == "unknown"
 
 
