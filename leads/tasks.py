@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from .imports import service as import_service
+from .models import ImportState
 
 RETRYABLE = (OperationalError, InterfaceError, ConnectionError)
 
@@ -22,4 +23,8 @@ RETRYABLE = (OperationalError, InterfaceError, ConnectionError)
     max_retries=5,
 )
 def run_import_job(self, job_id: int) -> None:
-    import_service.run_import(job_id=job_id)
+    job = import_service.run_import(job_id=job_id)
+    if job.state == ImportState.RUNNING:
+        # Another run holds the job, or a dead worker's run has not yet counted as stalled
+        # (Redis can redeliver sooner): look again when it would, so no job is left running.
+        raise self.retry(countdown=import_service.seconds_until_resumable(job), max_retries=None)

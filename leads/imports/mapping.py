@@ -97,15 +97,22 @@ class RowPlan:
     custom: dict[str, Any] = field(default_factory=dict)
     outcome: str = ""
     new_choices: dict[str, dict[str, str]] = field(default_factory=dict)  # custom key -> {choice key: label}
+    _keys: list[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
 
     def dedup_keys(self) -> list[tuple[str, str]]:
-        """Duplicate keys in matching order: email, then phone, then person at company (domain and name)."""
+        """Duplicate keys in matching order: email, then phone, then person at company (domain and name).
+
+        Computed once: a plan's values do not change after parsing (merges build new plans).
+        """
+        if self._keys is not None:
+            return self._keys
         keys = [("email", self.lead["email"])]
         if self.lead.get("phone"):
             keys.append(("phone", self.lead["phone"]))
         person = " ".join(filter(None, (self.lead.get("first_name", ""), self.lead.get("last_name", ""))))
         if person and self.company.get("domain") and self.company.get("name"):
             keys.append(("person", f"{fold(person)}|{self.company['domain']}|{fold(self.company['name'])}"))
+        self._keys = keys
         return keys
 
 
@@ -310,6 +317,25 @@ def _choice(spec: ColumnSpec, text: str, choices: Sequence[tuple[Any, Any]]) -> 
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _email_domain_ok(domain: str) -> bool:
+    return domain in validate_email.domain_allowlist or validate_email.validate_domain_part(domain)
+
+
+@functools.cache
+def _email_user_re() -> re.Pattern[str]:
+    lazy = validate_email.user_regex  # a lazy proxy: every attribute access costs a lookup
+    return re.compile(lazy.pattern, lazy.flags)
+
+
+def is_email(value: str) -> bool:
+    """Exactly ``django.core.validators.validate_email``, with its domain check cached per domain."""
+    if not value or "@" not in value or len(value) > 320:
+        return False
+    user_part, domain_part = value.rsplit("@", 1)
+    return bool(_email_user_re().match(user_part)) and _email_domain_ok(domain_part)
+
+
 @functools.cache
 def _country_codes() -> frozenset[str]:
     return frozenset(code for code, _name in countries)
@@ -349,10 +375,8 @@ def _cleaner_for(target: str, spec: ColumnSpec | None) -> Callable[[str], Any]:
 
         def email(text: str) -> str:
             value = services.normalize_email(text)
-            try:
-                validate_email(value)
-            except ValidationError:
-                raise ValueError(_("“%(value)s” is not an email address.") % {"value": text}) from None
+            if not is_email(value):
+                raise ValueError(_("“%(value)s” is not an email address.") % {"value": text})
             return value
 
         return email
@@ -436,6 +460,15 @@ def _custom_cleaner(spec: ColumnSpec) -> Callable[[str], Any]:
 
 # --- one row ----------------------------------------------------------------------------
 
+NOT_ANSWERED = object()  # what a column's cleaner returns for a "not answered" cell
+
+
+def _answered(cleaner: Callable[[str], Any], not_answered: frozenset[str]) -> Callable[[str], Any]:
+    def clean(text: str) -> Any:
+        return NOT_ANSWERED if fold(text) in not_answered else cleaner(text)
+
+    return clean
+
 
 class RowParser:
     """Turns raw CSV rows into RowPlan (clean values) or RowError (the first reasons found)."""
@@ -443,12 +476,16 @@ class RowParser:
     def __init__(self, compiled: CompiledMapping) -> None:
         self.compiled = compiled
         # Cleaning is pure, and categorical columns repeat their values: a bounded
-        # cache per column makes them nearly free (memory stays flat).
+        # cache per column makes them nearly free (memory stays flat). The
+        # not-answered check is part of the cached function (NOT_ANSWERED).
         self.cleaners = [
             (
                 spec,
                 functools.lru_cache(maxsize=4096)(
-                    _custom_cleaner(spec) if spec.custom is not None else _cleaner_for(spec.target, spec)
+                    _answered(
+                        _custom_cleaner(spec) if spec.custom is not None else _cleaner_for(spec.target, spec),
+                        compiled.not_answered,
+                    )
                 ),
             )
             for spec in compiled.columns
@@ -472,12 +509,8 @@ class RowParser:
                 raise ValueError(_("The column “%(column)s” of the email template is empty.") % {"column": name})
             template = template.replace("{" + name + "}", part)
         value = services.normalize_email(template)
-        try:
-            validate_email(value)
-        except ValidationError:
-            raise ValueError(
-                _("The email template gives “%(value)s”, not an email address.") % {"value": value}
-            ) from None
+        if not is_email(value):
+            raise ValueError(_("The email template gives “%(value)s”, not an email address.") % {"value": value})
         return value
 
     def parse(self, number: int, raw: list[str]) -> RowPlan | RowError:
@@ -493,12 +526,12 @@ class RowParser:
             self._put(plan, target, value)
         for spec, cleaner in self.cleaners:
             text = raw[spec.index]
-            if fold(text) in self.compiled.not_answered:
-                continue
             try:
                 value = cleaner(text)
             except ValueError as exc:
                 reasons.append(f"{spec.column}: {exc}")
+                continue
+            if value is NOT_ANSWERED:
                 continue
             if spec.custom is not None and spec.custom.type == CustomAttributeType.CHOICE:
                 if not value:

@@ -15,6 +15,7 @@ import logging
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -44,6 +45,7 @@ from leads.models import (
 )
 from leads.services import BANT_CRITERIA, _notify_lead_changed
 
+from . import bulk
 from .dedup import Key, SeenKeys, find_existing
 from .detect import open_text, sniff
 from .mapping import CompiledMapping, MappingError, RowError, RowParser, RowPlan, compile_mapping
@@ -51,9 +53,15 @@ from .mapping import CompiledMapping, MappingError, RowError, RowParser, RowPlan
 logger = logging.getLogger(__name__)
 User = AbstractBaseUser
 
-CHUNK_SIZE = 2000
+# Rows per chunk: one transaction each, and the job's progress heartbeat (far below RESUME_AFTER).
+CHUNK_SIZE = 5000
 RESUME_AFTER = timedelta(minutes=2)
 KEY_LABELS = {"email": "email", "phone": "phone", "person": "name at the same company"}
+STAMPED = {criterion: frozenset(fields) for criterion, fields in BANT_CRITERIA.items()}
+
+
+class JobTakenOver(Exception):
+    """Another run of the same job committed this chunk first (a stalled worker came back)."""
 
 
 def import_dir() -> Path:
@@ -170,11 +178,12 @@ class ChunkCounts:
 
 
 class _Run:
-    def __init__(self, job: ImportJob, compiled: CompiledMapping, acting_user: User | None) -> None:
+    def __init__(self, job: ImportJob, compiled: CompiledMapping, acting_user: User | None, seen: SeenKeys) -> None:
         self.job = job
         self.compiled = compiled
         self.parser = RowParser(compiled)
-        self.seen = SeenKeys()
+        self.seen = seen
+        self.rows_done = job.rows_done
         self.acting_user = acting_user if acting_user and acting_user.pk else None
         self.dry_run = job.dry_run
         self.policy = compiled.duplicates
@@ -209,13 +218,15 @@ class _Run:
         issues: list[ImportRowIssue],
     ) -> Decision | None:
         for key in plan.dedup_keys():
-            label = _(KEY_LABELS[key[0]])
             if key in in_chunk or key in earlier:
                 counts.duplicates_in_file += 1
                 first = in_chunk.get(key)
                 row = first.plan.number if first else earlier[key][0]
                 if self.policy == DuplicatePolicy.SKIP:
-                    reason = _("Duplicate of row %(row)s in this file (same %(key)s).") % {"row": row, "key": label}
+                    reason = _("Duplicate of row %(row)s in this file (same %(key)s).") % {
+                        "row": row,
+                        "key": _(KEY_LABELS[key[0]]),
+                    }
                     return self._issue(plan, RowIssueKind.SKIPPED, reason, counts, issues)
                 if self.policy == DuplicatePolicy.CREATE and key[0] != "email":
                     continue  # another key may still match; else it is created
@@ -230,7 +241,10 @@ class _Run:
             if key in stored:
                 lead_id = stored[key]
                 if self.policy == DuplicatePolicy.SKIP:
-                    reason = _("Matches the existing lead #%(id)s (same %(key)s).") % {"id": lead_id, "key": label}
+                    reason = _("Matches the existing lead #%(id)s (same %(key)s).") % {
+                        "id": lead_id,
+                        "key": _(KEY_LABELS[key[0]]),
+                    }
                     return self._issue(plan, RowIssueKind.SKIPPED, reason, counts, issues)
                 if self.policy == DuplicatePolicy.CREATE and key[0] != "email":
                     continue
@@ -255,7 +269,7 @@ class _Run:
 
     # --- a chunk ----------------------------------------------------------------------
 
-    def process(self, rows: list[tuple[int, list[str]]]) -> None:
+    def process(self, rows: list[tuple[int, list[str]]], *, bytes_done: int | None = None) -> None:
         counts = ChunkCounts()
         issues: list[ImportRowIssue] = []
         plans: list[RowPlan] = []
@@ -268,6 +282,14 @@ class _Run:
         decisions, match_issues = self.decide(plans, counts)
         issues += match_issues
         with transaction.atomic():
+            # The chunk claims its place first: the job row stays locked until the commit, and a
+            # second run of the same job (a stalled worker that came back) sees rows_done moved and stops.
+            claimed = ImportJob.objects.filter(pk=self.job.pk, rows_done=self.rows_done).update(
+                rows_done=self.rows_done + len(rows), updated_at=timezone.now()
+            )
+            if not claimed:
+                raise JobTakenOver
+            bulk.commit_without_flush_wait()
             if not self.dry_run:
                 failed = self._write_or_isolate(decisions, counts)
                 issues += failed
@@ -278,22 +300,27 @@ class _Run:
                         counts.won += 1
                     elif plan.outcome == "lost":
                         counts.lost += 1
-            ImportRowIssue.objects.bulk_create(sorted(issues, key=lambda i: i.row_number))
-            ImportJob.objects.filter(pk=self.job.pk).update(
-                rows_done=F("rows_done") + len(rows), updated_at=timezone.now(), **counts.as_updates()
+            ImportRowIssue.objects.bulk_create(sorted(issues, key=lambda i: i.row_number), batch_size=1000)
+            progress = counts.as_updates()
+            if bytes_done is not None:
+                progress["bytes_done"] = bytes_done
+            if progress:
+                ImportJob.objects.filter(pk=self.job.pk).update(**progress)
+            # The keys commit just before the chunk: if the chunk then fails to commit, a resumed
+            # run trims them (SeenKeys.trim), so the keys never get ahead of the written rows.
+            self.seen.add(
+                (key, d.plan.number, d.lead_id or 0)
+                for d in decisions
+                if d.action != "failed"
+                for plan in (d.plan, *d.merged)
+                for key in plan.dedup_keys()
             )
-        self.seen.add(
-            (key, d.plan.number, d.lead_id or 0)
-            for d in decisions
-            if d.action != "failed"
-            for plan in (d.plan, *d.merged)
-            for key in plan.dedup_keys()
-        )
+        self.rows_done += len(rows)
 
     def _write_or_isolate(self, decisions: list[Decision], counts: ChunkCounts) -> list[ImportRowIssue]:
         """Write the chunk; if the database refuses it (a race on an email), write row by row to find the culprit."""
         try:
-            with transaction.atomic():
+            with self._attempt():
                 self._write(decisions)
             return []
         except IntegrityError:
@@ -302,7 +329,7 @@ class _Run:
         issues: list[ImportRowIssue] = []
         for decision in decisions:
             try:
-                with transaction.atomic():
+                with self._attempt():
                     self._write([decision])
             except IntegrityError as exc:
                 decision.lead_id = None
@@ -318,21 +345,61 @@ class _Run:
                 decision.action = "failed"
         return issues
 
+    @contextmanager
+    def _attempt(self) -> Iterator[None]:
+        """A savepoint; when it rolls back, the custom attributes it created count as unsaved again."""
+        pending = dict(self.new_definitions)
+        try:
+            with transaction.atomic():
+                yield
+        except IntegrityError:
+            for definition in pending.values():
+                definition.pk = None
+                definition._state.adding = True
+            self.new_definitions = pending
+            raise
+
     # --- writing ------------------------------------------------------------------------
 
     def _write(self, decisions: list[Decision]) -> None:
         now = timezone.now()
         self._save_definitions(decisions)
-        companies = self._companies(decisions)
+        companies = self._companies(decisions, now)
         creates = [d for d in decisions if d.action == "create"]
         updates = [d for d in decisions if d.action == "update"]
+        if bulk.supported():
+            self._create_by_copy(creates, companies, now)
+        else:
+            self._create_by_orm(creates, companies, now)
+        if updates:
+            self._update(updates, companies, now)
+
+    def _create_by_copy(self, creates: list[Decision], companies: dict[str, int], now: Any) -> None:
+        """New leads and their qualifications: ids from the sequences, rows by COPY (no model instances)."""
+        ids = bulk.next_ids(Lead, len(creates))
+        leads = bulk.CopyTable(Lead, {"created_at": now, "updated_at": now, "import_job_id": self.job.pk})
+        quals = bulk.CopyTable(Qualification, {})
+        for decision, lead_id in zip(creates, ids, strict=True):
+            plan = _merged(decision)
+            decision.lead_id = lead_id
+            own: dict[str, Any] = {"id": lead_id}
+            if plan.custom:
+                own["custom"] = plan.custom
+            if plan.company:
+                own["company_id"] = companies[_company_key(plan.company)]
+            leads.add(plan.lead, own)
+            quals.add(plan.qualification, {"lead_id": lead_id, **self._stamps(plan.qualification, now)})
+        leads.copy()
+        quals.copy()
+
+    def _create_by_orm(self, creates: list[Decision], companies: dict[str, int], now: Any) -> None:
         new_leads = []
         for decision in creates:
             plan = _merged(decision)
             lead = Lead(
                 **plan.lead,
                 custom=plan.custom,
-                company=companies.get(_company_key(plan.company)) if plan.company else None,
+                company_id=companies.get(_company_key(plan.company)) if plan.company else None,
                 import_job_id=self.job.pk,
             )
             new_leads.append(lead)
@@ -340,12 +407,9 @@ class _Run:
         quals = []
         for decision, lead in zip(creates, new_leads, strict=True):
             decision.lead_id = lead.pk
-            qual = Qualification(lead=lead, **_merged(decision).qualification)
-            self._stamp(qual, _merged(decision).qualification, now)
-            quals.append(qual)
+            plan = _merged(decision)
+            quals.append(Qualification(lead=lead, **plan.qualification, **self._stamps(plan.qualification, now)))
         Qualification.objects.bulk_create(quals)
-        if updates:
-            self._update(updates, companies, now)
 
     def _save_definitions(self, decisions: list[Decision]) -> None:
         learned: dict[str, dict[str, str]] = {}
@@ -366,8 +430,8 @@ class _Run:
                 definition.choices = [*definition.choices, *extra]
                 definition.save(update_fields=["choices", "updated_at"])
 
-    def _companies(self, decisions: list[Decision]) -> dict[str, Company]:
-        """The company of every row, found by domain (else by name) or created; gaps in stored ones filled."""
+    def _companies(self, decisions: list[Decision], now: Any) -> dict[str, int]:
+        """The company id of every row, found by domain (else by name) or created; gaps in stored ones filled."""
         wanted: dict[str, dict[str, Any]] = {}
         for decision in decisions:
             data = _merged(decision).company
@@ -384,32 +448,46 @@ class _Run:
             named = Company.objects.annotate(lname=Lower("name")).filter(lname__in=names, domain="").order_by("id")
             for company in named:
                 found.setdefault(f"n:{company.name.lower()}", company)
-        to_create, to_fill, filled_fields = [], [], set()
+        ids: dict[str, int] = {}
+        to_create: list[tuple[str, dict[str, Any]]] = []
+        to_fill, filled_fields = [], set()
         for key, data in wanted.items():
             company = found.get(key)
             if company is None:
-                company = Company(**data)
-                found[key] = company
-                to_create.append(company)
+                to_create.append((key, data))
                 continue
+            ids[key] = company.pk
             changed = [n for n, v in data.items() if v not in ("", None) and getattr(company, n) in ("", None)]
             for name in changed:
                 setattr(company, name, data[name])
             if changed:
                 to_fill.append(company)
                 filled_fields.update(changed)
-        Company.objects.bulk_create(to_create)
+        if bulk.supported():
+            table = bulk.CopyTable(Company, {"created_at": now, "updated_at": now})
+            for (key, data), company_id in zip(to_create, bulk.next_ids(Company, len(to_create)), strict=True):
+                table.add(data, {"id": company_id})
+                ids[key] = company_id
+            table.copy()
+        else:
+            created = Company.objects.bulk_create([Company(**data) for _key, data in to_create])
+            ids.update((key, company.pk) for (key, _data), company in zip(to_create, created, strict=True))
         if to_fill:
             Company.objects.bulk_update(to_fill, [*sorted(filled_fields), "updated_at"])
-        return found
+        return ids
 
-    def _stamp(self, qual: Qualification, written: Mapping[str, Any], now: Any) -> None:
-        for criterion, fields in BANT_CRITERIA.items():
-            if any(f in written for f in fields):
-                setattr(qual, f"{criterion}_recorded_by", self.acting_user)
-                setattr(qual, f"{criterion}_recorded_at", now)
+    def _stamps(self, written: Mapping[str, Any], now: Any) -> dict[str, Any]:
+        """Who recorded each BANT criterion the row answers, and when."""
+        stamps: dict[str, Any] = {}
+        if written:
+            user_id = self.acting_user.pk if self.acting_user else None
+            for criterion, fields in STAMPED.items():
+                if not fields.isdisjoint(written):
+                    stamps[f"{criterion}_recorded_by_id"] = user_id
+                    stamps[f"{criterion}_recorded_at"] = now
+        return stamps
 
-    def _update(self, updates: list[Decision], companies: dict[str, Company], now: Any) -> None:
+    def _update(self, updates: list[Decision], companies: dict[str, int], now: Any) -> None:
         leads = Lead.objects.in_bulk([d.lead_id for d in updates])
         quals = Qualification.objects.in_bulk([d.lead_id for d in updates])
         lead_fields: set[str] = {"import_job", "updated_at"}
@@ -430,7 +508,7 @@ class _Run:
                 lead.custom = {**(lead.custom or {}), **plan.custom}
                 lead_fields.add("custom")
             if plan.company:
-                lead.company = companies[_company_key(plan.company)]
+                lead.company_id = companies[_company_key(plan.company)]
                 lead_fields.add("company")
             lead.import_job_id = self.job.pk
             lead.updated_at = now
@@ -439,18 +517,21 @@ class _Run:
             if qual is None:
                 qual = Qualification(lead=lead)
                 missing_quals.append(qual)
-            for name, value in plan.qualification.items():
+            stamps = self._stamps(plan.qualification, now)
+            for name, value in [*plan.qualification.items(), *stamps.items()]:
                 setattr(qual, name, value)
                 qual_fields.add(name)
-            self._stamp(qual, plan.qualification, now)
-            for criterion, fields in BANT_CRITERIA.items():
-                if any(f in plan.qualification for f in fields):
-                    qual_fields.update((f"{criterion}_recorded_by", f"{criterion}_recorded_at"))
-        Lead.objects.bulk_update(changed_leads, sorted(lead_fields), batch_size=500)
-        Lead.objects.filter(id__in=[lead.pk for lead in changed_leads]).update(version=F("version") + 1)
+        changed_leads = list({lead.pk: lead for lead in changed_leads}.values())  # two rows may match one lead
         existing_quals = [q for q in quals.values() if q.pk]
-        if qual_fields and existing_quals:
-            Qualification.objects.bulk_update(existing_quals, sorted(qual_fields), batch_size=500)
+        if bulk.supported():
+            bulk.update_rows(Lead, changed_leads, sorted(lead_fields), set_sql='"version" = t."version" + 1')
+            if qual_fields:
+                bulk.update_rows(Qualification, existing_quals, sorted(qual_fields))
+        else:
+            Lead.objects.bulk_update(changed_leads, sorted(lead_fields), batch_size=500)
+            Lead.objects.filter(id__in=[lead.pk for lead in changed_leads]).update(version=F("version") + 1)
+            if qual_fields and existing_quals:
+                Qualification.objects.bulk_update(existing_quals, sorted(qual_fields), batch_size=500)
         Qualification.objects.bulk_create(missing_quals)
 
 
@@ -494,11 +575,17 @@ def _read_rows(text: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]
         yield number, row
 
 
+def _keys_path(job: ImportJob) -> Path:
+    return Path(f"{job.file_path}.keys.sqlite3")
+
+
 def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timedelta = RESUME_AFTER) -> ImportJob:
     """Run a pending job (dry or real) to the end; a finished job is returned as it is.
 
     A running job that made no progress for ``resume_after`` (its worker died)
-    resumes after the last committed chunk: rows already written are not read again.
+    resumes after the last committed chunk: rows already written are not read
+    again, and the duplicate keys of the rows done are read back from disk. A job
+    still running elsewhere is returned as it is (state RUNNING).
     """
     now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, state=ImportState.PENDING).update(
@@ -509,8 +596,18 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     if not claimed:
         return job
+    seen = SeenKeys(_keys_path(job))
+    if job.rows_done and not seen.existed and job.dry_run:
+        # The keys of the rows done are gone (another machine, a cleaned disk): a dry run
+        # writes no leads, so it starts over and its figures stay exact.
+        with transaction.atomic():
+            job.issues.all().delete()
+            ImportJob.objects.filter(pk=job.pk).update(**dict.fromkeys(vars(ChunkCounts()), 0), rows_done=0)
+        job.refresh_from_db()
+    # Without those keys a real run goes on: the rows done are in the database, so a later
+    # duplicate of one matches it as a stored lead (counted as such, not as an in-file duplicate).
     skip = job.rows_done
-    run: _Run | None = None
+    finished = False
     try:
         with open(job.file_path, "rb") as raw_stream:
             dialect = sniff(
@@ -525,19 +622,26 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
             if not header:
                 raise MappingError(_("The file is empty."))
             compiled = compile_mapping(job.mapping, header)
-            run = _Run(job, compiled, job.created_by)
+            run = _Run(job, compiled, job.created_by, seen)
+            last_done = 1  # the header
+            trimmed = False
             chunk: list[tuple[int, list[str]]] = []
             for item in rows:
                 if skip:
                     skip -= 1
+                    last_done = item[0]
                     continue
+                if not trimmed:
+                    seen.trim(after_row=last_done)  # the keys of a chunk that never committed
+                    trimmed = True
                 chunk.append(item)
                 if len(chunk) >= chunk_size:
-                    run.process(chunk)
+                    run.process(chunk, bytes_done=raw_stream.tell())
                     chunk = []
-                    ImportJob.objects.filter(pk=job.pk).update(bytes_done=raw_stream.tell())
             if chunk:
                 run.process(chunk)
+    except JobTakenOver:
+        logger.warning("import job %s: another run took the job over; this one stops", job.pk)
     except UnicodeDecodeError as exc:
         _fail(
             job,
@@ -545,23 +649,43 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
             % {"encoding": exc.encoding, "pos": exc.start},
             rows_read=True,
         )
+        finished = True
     except (MappingError, csv.Error) as exc:
         message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         _fail(job, message)
+        finished = True
+    except (OperationalError, InterfaceError):
+        # The database went away: leave the job running and resumable at once, for the task's retry.
+        _release(job, resume_after)
+        raise
     except Exception as exc:
         _fail(job, _("The import stopped: %(error)s") % {"error": exc})
+        finished = True
         raise
     else:
         ImportJob.objects.filter(pk=job.pk).update(
             state=ImportState.DONE, bytes_done=job.size_bytes, finished_at=timezone.now(), updated_at=timezone.now()
         )
+        finished = True
         if not job.dry_run:
             _score_after_import(job)
     finally:
-        if run is not None:
-            run.seen.close()
+        # Kept while the job may still resume (a kill, a lost database connection).
+        seen.close(delete=finished)
     job.refresh_from_db()
     return job
+
+
+def seconds_until_resumable(job: ImportJob, resume_after: timedelta = RESUME_AFTER) -> float:
+    """When a running job counts as stalled (no progress for ``resume_after``), from now."""
+    return max(1.0, (job.updated_at + resume_after - timezone.now()).total_seconds() + 1)
+
+
+def _release(job: ImportJob, resume_after: timedelta) -> None:
+    with suppress(OperationalError, InterfaceError):  # still down: the job resumes once it counts as stalled
+        ImportJob.objects.filter(pk=job.pk, state=ImportState.RUNNING).update(
+            updated_at=timezone.now() - resume_after - timedelta(seconds=1)
+        )
 
 
 def _fail(job: ImportJob, message: str, *, rows_read: bool = False) -> None:
