@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +30,15 @@ MAX_SCORE_POLLS = 60
 class LoginView(auth_views.LoginView):
     template_name = "app/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # django-axes (its middleware and backend) does the lockout; the page only tells its terms.
+        return {
+            **super().get_context_data(**kwargs),
+            "axes_enabled": settings.AXES_ENABLED,
+            "axes_limit": settings.AXES_FAILURE_LIMIT,
+            "axes_hours": settings.AXES_COOLOFF_TIME,
+        }
 
 
 class LogoutView(auth_views.LogoutView):

@@ -89,6 +89,14 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1366, "height": 900}}
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Browser tests run last (after pytest-django's own ordering): Playwright's event loop, and so
+    the DJANGO_ALLOW_ASYNC_UNSAFE it needs, live from the first browser test to the end of the
+    session, and no other test should run beside them (check --deploy refuses that variable)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def _orm_beside_playwright():
     """Playwright's sync API keeps an event loop running in the test thread from its first use to

@@ -43,6 +43,7 @@ def test_login_and_logout(client, rep):
     page = client.get(reverse("pages:login"))
     assert page.status_code == 200
     assert b'name="csrfmiddlewaretoken"' in page.content
+    assert b"After 5 failed attempts, logging in is blocked for 1 hour." in page.content
     response = client.post(reverse("pages:login"), {"username": rep.username, "password": "pw-Secret-123"})
     assert response.status_code == 302 and response["Location"] == reverse("pages:home")
     assert client.get("/").status_code == 200
