@@ -229,6 +229,10 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="leadqual")
+# Routing runs on its own queue: a long bulk routing job never holds up scoring, and
+# each can get its own workers. A worker for both: `celery worker -Q <default>,<routing>`.
+LEADQUAL_ROUTING_QUEUE = env.str("LEADQUAL_ROUTING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-routing")
+CELERY_TASK_ROUTES = {"segments.*": {"queue": LEADQUAL_ROUTING_QUEUE}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

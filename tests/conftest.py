@@ -124,6 +124,7 @@ class WorkerProcess:
             **os.environ,
             "DATABASE_URL": _database_url_for_worker(),
             "CELERY_QUEUE": self.queue,
+            "LEADQUAL_ROUTING_QUEUE": f"{self.queue}-routing",
             "CELERY_UNACKED_RESTORE_THROTTLE": "0.5",
             "CELERY_VISIBILITY_TIMEOUT": os.environ.get("TEST_CELERY_VISIBILITY_TIMEOUT", "5"),
             **self.extra_env,
@@ -138,7 +139,7 @@ class WorkerProcess:
                 "leadqual",
                 "worker",
                 "-Q",
-                self.queue,
+                f"{self.queue},{self.queue}-routing",
                 "-c",
                 str(self.concurrency),
                 "--pool",
@@ -191,14 +192,26 @@ def celery_queue(require_postgres, require_redis) -> Iterator[str]:
     from leadqual.celery import app
 
     queue = f"test-{uuid.uuid4().hex[:10]}"
+    routing = f"{queue}-routing"
     app.conf.task_always_eager = False
-    previous = app.conf.task_default_queue
+    previous = app.conf.task_default_queue, app.conf.task_routes
     app.conf.task_default_queue = queue
+    _set_routes(app, {"segments.*": {"queue": routing}})
     app.amqp.queues.select_add(queue)
+    app.amqp.queues.select_add(routing)
     yield queue
-    app.conf.task_default_queue = previous
+    app.conf.task_default_queue = previous[0]
+    _set_routes(app, previous[1])
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_delete(queue)
+        for name in (queue, routing):
+            conn.default_channel.queue_delete(name)
+
+
+def _set_routes(app, routes) -> None:
+    """Change task routes at run time (Celery caches its router)."""
+    app.conf.task_routes = routes
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
 
 
 @pytest.fixture

@@ -136,10 +136,10 @@ def test_banner_lists_demo_logins_and_says_nothing_about_them_without_the_demo_m
     assert "login" not in out.getvalue().lower()
 
 
-def test_worker_command_is_a_celery_worker_with_embedded_beat():
+def test_worker_command_is_a_celery_worker_with_embedded_beat_on_both_queues():
     assert runembedded.worker_command() == [
         sys.executable,
-        *("-m", "celery", "-A", "leadqual", "worker", "-B", "-c", "2", "-l", "INFO"),
+        *("-m", "celery", "-A", "leadqual", "worker", "-B", "-c", "2", "-Q", "leadqual,leadqual-routing", "-l", "INFO"),
     ]
 
 

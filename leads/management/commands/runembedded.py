@@ -29,7 +29,8 @@ class _Stop(BaseException):
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "leadqual", "worker", "-B", "-c", "2", "-l", "INFO"]
+    queues = f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.LEADQUAL_ROUTING_QUEUE}"
+    return [sys.executable, "-m", "celery", "-A", "leadqual", "worker", "-B", "-c", "2", "-Q", queues, "-l", "INFO"]
 
 
 def describe_demo_users(users: Iterable[Any] | Mapping[str, Any]) -> list[str]:
