@@ -31,12 +31,25 @@ def get_lead_snapshot(*, lead_id: int, now: datetime, window_days: int, lock: bo
 
     ``lock`` takes the lead's row lock (inside the caller's transaction).
     """
-    leads = Lead.objects.select_related("company", "qualification")
+    found = get_lead_snapshot_and_score(lead_id=lead_id, now=now, window_days=window_days, lock=lock)
+    return found[0] if found else None
+
+
+def get_lead_snapshot_and_score(
+    *, lead_id: int, now: datetime, window_days: int, lock: bool = False
+) -> tuple[LeadSnapshot, LeadScore | None] | None:
+    """The snapshot and the stored score, read in the same queries (the scoring hot path)."""
+    leads = Lead.objects.select_related("company", "qualification", "score")
     if lock:
         leads = leads.select_for_update(of=("self",))
     lead = leads.filter(pk=lead_id).first()
     if lead is None:
         return None
+    return _snapshot(lead, now=now, window_days=window_days), getattr(lead, "score", None)
+
+
+def _snapshot(lead: Lead, *, now: datetime, window_days: int) -> LeadSnapshot:
+    lead_id = lead.pk
     qual = getattr(lead, "qualification", None)
     company = lead.company
     since = now - timedelta(days=max(window_days, 1))

@@ -35,7 +35,7 @@ from .models import (
 from .selectors import (
     get_current_rules_version,
     get_current_rules_version_key,
-    get_lead_snapshot,
+    get_lead_snapshot_and_score,
     list_stale_lead_ids,
 )
 from .signals import rescore_finished, score_changed
@@ -244,10 +244,10 @@ def score_lead(
         _relax_commit_durability()
         rules = load_rule_set()
         # The lead's row lock orders score writes per lead and pins the version we read.
-        snapshot = get_lead_snapshot(lead_id=lead_id, now=now, window_days=rules.max_window_days, lock=True)
-        if snapshot is None:
+        found = get_lead_snapshot_and_score(lead_id=lead_id, now=now, window_days=rules.max_window_days, lock=True)
+        if found is None:
             return None
-        current = LeadScore.objects.filter(lead_id=lead_id).first()
+        snapshot, current = found
         if current and (current.lead_version, current.rules_version) >= (snapshot.version, rules.version):
             return current
         result = evaluate(snapshot, rules, now=now)
