@@ -34,6 +34,7 @@ def _start_worker(queue: str, concurrency: int) -> tuple[subprocess.Popen, Path]
     log = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".log")[1])
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "leadqual", "worker", "-Q", queue, "-c", str(concurrency),
+         "-P", os.environ.get("BENCH_WORKER_POOL", "prefork"),
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
          "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"],
         # Production settings for the worker (DEBUG off: no query log kept per task).
