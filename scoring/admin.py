@@ -15,12 +15,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from leads.admin import LeadAdmin
+from leads.jobs import JobState
 from leads.models import Lead
 from leads.roles import is_manager
 
 from . import services
 from .attributes import Op, attribute_choices, get_attribute
-from .models import CategoryCapSetting, JobState, LeadScore, PointRule, RescoreJob, RulesVersion, ScoreBand
+from .models import CategoryCapSetting, LeadScore, PointRule, RescoreJob, RulesVersion, ScoreBand
 from .selectors import fired_rules
 
 

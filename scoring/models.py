@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from leads.jobs import LeadSweepJob
 from leads.models import Lead
 
 from .attributes import MAX_WINDOW_DAYS, Op
@@ -164,43 +165,17 @@ class ScoreHistory(models.Model):
         return f"{self.lead_id}: {self.old_total} -> {self.total}"
 
 
-class JobState(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    RUNNING = "running", _("Running")
-    DONE = "done", _("Done")
-    FAILED = "failed", _("Failed")
-    SUPERSEDED = "superseded", _("Superseded")
-
-
-class RescoreJob(models.Model):
-    """A set-based rescore of every lead, chunk by chunk; ``cursor`` is the last lead id done."""
+class RescoreJob(LeadSweepJob):
+    """A set-based rescore of every lead against one rules version, chunk by chunk."""
 
     rules_version = models.PositiveIntegerField(_("rules version"))
     reason = models.CharField(_("reason"), max_length=20, choices=ScoreChangeReason.choices)
-    state = models.CharField(_("state"), max_length=20, choices=JobState.choices, default=JobState.PENDING)
-    total = models.PositiveIntegerField(_("leads"), default=0)
-    done = models.PositiveIntegerField(_("leads done"), default=0)
     changed = models.PositiveIntegerField(_("scores changed"), default=0)
-    cursor = models.BigIntegerField(_("last lead id done"), default=0)
-    max_lead_id = models.BigIntegerField(_("last lead id"), default=0)
-    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
-    error = models.TextField(_("error"), blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    class Meta:
+    class Meta(LeadSweepJob.Meta):
         verbose_name = _("rescore job")
         verbose_name_plural = _("rescore jobs")
-        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state"], name="rescore_job_state_idx")]
 
     def __str__(self) -> str:
         return f"#{self.pk} v{self.rules_version} {self.state}"
-
-    @property
-    def percent(self) -> int:
-        if self.state == JobState.DONE:
-            return 100
-        return int(100 * self.done / self.total) if self.total else 0

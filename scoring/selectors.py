@@ -9,10 +9,11 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F, Max, Q, QuerySet
 
+from leads.jobs import JobState
 from leads.models import EngagementEvent, Lead
 from leads.selectors import get_lead_for_user
 
-from .models import JobState, LeadScore, RescoreJob, RulesVersion, ScoreHistory
+from .models import LeadScore, RescoreJob, RulesVersion, ScoreHistory
 from .snapshot import LeadSnapshot
 
 

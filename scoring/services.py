@@ -11,11 +11,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Max, Min, QuerySet
+from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from leads.jobs import resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
 from leads.models import Lead
 
 from . import compiler
@@ -23,7 +24,6 @@ from .attributes import get_attribute
 from .engine import BandSpec, CategoryCap, RuleSet, RuleSpec, ScoreResult, evaluate
 from .models import (
     CategoryCapSetting,
-    JobState,
     LeadScore,
     PointRule,
     RescoreJob,
@@ -438,21 +438,9 @@ def start_rescore_job(
     from .tasks import run_rescore_job as run_rescore_job_task
 
     version = rules_version if rules_version is not None else get_current_rules_version()
-    bounds = Lead.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    with transaction.atomic():
-        RescoreJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).update(
-            state=JobState.SUPERSEDED, finished_at=timezone.now()
-        )
-        job = RescoreJob.objects.create(
-            rules_version=version,
-            reason=reason,
-            total=Lead.objects.count(),
-            cursor=(bounds["lo"] or 1) - 1,
-            max_lead_id=bounds["hi"] or 0,
-        )
-        if enqueue:
-            run_rescore_job_task.delay_on_commit(job.pk)
-    return job
+    return start_sweep_job(
+        model=RescoreJob, task=run_rescore_job_task if enqueue else None, rules_version=version, reason=reason
+    )
 
 
 def run_rescore_job(
@@ -461,82 +449,31 @@ def run_rescore_job(
     chunk_size: int | None = None,
     on_chunk: Callable[[RescoreJob], None] | None = None,
 ) -> RescoreJob:
-    """Run (or resume) a job from its cursor, one short transaction per chunk of lead ids.
+    """Run (or resume) a rescore job from its cursor, one short transaction per chunk of lead ids."""
+    rules = load_rule_set(RescoreJob.objects.values_list("rules_version", flat=True).get(pk=job_id))
 
-    A killed run resumes from the last committed chunk; a job superseded by a
-    newer rule change stops at the next chunk boundary.
-    """
-    job = RescoreJob.objects.get(pk=job_id)
-    if job.state in (JobState.DONE, JobState.SUPERSEDED):
-        return job
-    if job.state == JobState.PENDING:
-        RescoreJob.objects.filter(pk=job.pk, state=JobState.PENDING).update(
-            state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
-        )
-    rules = load_rule_set(job.rules_version)
-    chunk_size = chunk_size or settings.SCORING_CHUNK_SIZE
-    try:
-        while True:
-            job.refresh_from_db()
-            if job.state != JobState.RUNNING:
-                return job
-            if job.cursor >= job.max_lead_id:
-                break
-            upper = job.cursor + chunk_size
-            with transaction.atomic():
-                chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
-                count = chunk.count()
-                changed = apply_scores_sql(
-                    leads=chunk, rules=rules, reason=job.reason, id_range=(job.cursor, upper)
-                ).totals_changed
-                # The cursor moves in the same transaction as the chunk's writes:
-                # a crash redoes at most this chunk, and redoing it writes nothing.
-                updated = RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
-                    cursor=min(upper, job.max_lead_id),
-                    done=min(job.total, job.done + count),
-                    changed=job.changed + changed,
-                    chunks_done=job.chunks_done + 1,
-                    updated_at=timezone.now(),
-                )
-                if not updated:  # superseded or run twice: give the chunk back
-                    transaction.set_rollback(True)
-                    job.refresh_from_db()
-                    return job
-            if on_chunk:
-                job.refresh_from_db()
-                on_chunk(job)
-    except (OperationalError, InterfaceError):
-        # Connection lost, deadlock, serialization failure: the task retries and resumes
-        # from the cursor, so the job stays RUNNING (the sweep also resumes stalled jobs).
-        raise
-    except Exception as exc:
-        RescoreJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
-        raise
-    finished = RescoreJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
-        state=JobState.DONE, done=job.total, finished_at=timezone.now()
-    )
-    if finished:
+    def apply_chunk(chunk: QuerySet[Lead], id_range: tuple[int, int], job: RescoreJob) -> int:
+        return apply_scores_sql(leads=chunk, rules=rules, reason=job.reason, id_range=id_range).totals_changed
+
+    def announce(job: RescoreJob) -> None:
         rescore_finished.send(sender=RescoreJob, job_id=job.pk, rules_version=job.rules_version, reason=job.reason)
-    job.refresh_from_db()
-    return job
+
+    return run_sweep_job(
+        model=RescoreJob,
+        job_id=job_id,
+        chunk_size=chunk_size or settings.SCORING_CHUNK_SIZE,
+        apply_chunk=apply_chunk,
+        counter="changed",
+        on_chunk=on_chunk,
+        on_finished=announce,
+    )
 
 
 def resume_stalled_jobs(*, stalled_after: timedelta = timedelta(minutes=2)) -> list[int]:
-    """Re-enqueue the newest unfinished job when it made no progress lately (its worker died).
-
-    Running it twice is harmless: a chunk lands only if the job's cursor has not moved.
-    """
+    """Re-enqueue the newest unfinished rescore job when its worker died."""
     from .tasks import run_rescore_job as run_rescore_job_task
 
-    jobs = list(RescoreJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).order_by("-id"))
-    for old in jobs[1:]:
-        RescoreJob.objects.filter(pk=old.pk).update(state=JobState.SUPERSEDED, finished_at=timezone.now())
-    resumed = []
-    for job in jobs[:1]:
-        if job.updated_at < timezone.now() - stalled_after:
-            run_rescore_job_task.delay(job.pk)
-            resumed.append(job.pk)
-    return resumed
+    return resume_stalled_sweep_jobs(model=RescoreJob, task=run_rescore_job_task, stalled_after=stalled_after)
 
 
 def sweep_stale_scores(*, limit: int = 50_000) -> int:

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from leads.jobs import LeadSweepJob
 from leads.models import Lead, Team
 
 
@@ -345,45 +346,19 @@ class RoutingDecision(models.Model):
         return f"{self.lead_id}: {self.from_segment_id} -> {self.to_segment_id}"
 
 
-class JobState(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    RUNNING = "running", _("Running")
-    DONE = "done", _("Done")
-    FAILED = "failed", _("Failed")
-    SUPERSEDED = "superseded", _("Superseded")
-
-
-class RoutingJob(models.Model):
-    """A set-based reroute of every lead, chunk by chunk; ``cursor`` is the last lead id done."""
+class RoutingJob(LeadSweepJob):
+    """A set-based reroute of every lead, chunk by chunk."""
 
     reason = models.CharField(_("reason"), max_length=20, choices=RoutingReason.choices)
-    state = models.CharField(_("state"), max_length=20, choices=JobState.choices, default=JobState.PENDING)
-    total = models.PositiveIntegerField(_("leads"), default=0)
-    done = models.PositiveIntegerField(_("leads done"), default=0)
     moved = models.PositiveIntegerField(_("leads moved"), default=0)
-    cursor = models.BigIntegerField(_("last lead id done"), default=0)
-    max_lead_id = models.BigIntegerField(_("last lead id"), default=0)
-    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
-    error = models.TextField(_("error"), blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    class Meta:
+    class Meta(LeadSweepJob.Meta):
         verbose_name = _("routing job")
         verbose_name_plural = _("routing jobs")
-        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state"], name="routing_job_state_idx")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.reason} {self.state}"
-
-    @property
-    def percent(self) -> int:
-        if self.state == JobState.DONE:
-            return 100
-        return int(100 * self.done / self.total) if self.total else 0
 
 
 class ExportRecord(models.Model):

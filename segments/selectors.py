@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.http import Http404
 
+from leads.jobs import JobState
 from leads.models import CLOSED_STATUSES, Lead, Team
 from leads.roles import is_manager, is_marketer
 from leads.selectors import leads_visible_to
@@ -20,7 +21,6 @@ from scoring.selectors import get_lead_snapshot
 
 from .attributes import ScoredLeadSnapshot, condition_specs, segment_registry
 from .models import (
-    JobState,
     LeadPlacement,
     NurtureMembership,
     NurtureQueue,

@@ -20,12 +20,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.db.models import IntegerField as IntegerFieldType
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads import services as lead_services
+from leads.jobs import resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
 from leads.models import CLOSED_STATUSES, Lead, Membership, Team
 from leads.roles import Role
 from scoring.compiler import condition_for
@@ -35,7 +36,6 @@ from .attributes import segment_registry, validate_conditions
 from .models import (
     AssignmentPolicy,
     ExportRecord,
-    JobState,
     LeadPlacement,
     NurtureQueue,
     Pipeline,
@@ -762,74 +762,26 @@ def start_routing_job(*, reason: str = RoutingReason.SEGMENT_CHANGE, enqueue: bo
     """Create a job over every lead, supersede older unfinished ones, enqueue it after commit."""
     from .tasks import run_routing_job as run_routing_job_task
 
-    bounds = Lead.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    with transaction.atomic():
-        RoutingJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).update(
-            state=JobState.SUPERSEDED, finished_at=timezone.now()
-        )
-        job = RoutingJob.objects.create(
-            reason=reason,
-            total=Lead.objects.count(),
-            cursor=(bounds["lo"] or 1) - 1,
-            max_lead_id=bounds["hi"] or 0,
-        )
-        if enqueue:
-            run_routing_job_task.delay_on_commit(job.pk)
-    return job
+    return start_sweep_job(model=RoutingJob, task=run_routing_job_task if enqueue else None, reason=reason)
 
 
 def run_routing_job(
     *, job_id: int, chunk_size: int | None = None, on_chunk: Callable[[RoutingJob], None] | None = None
 ) -> RoutingJob:
-    """Run (or resume) a job from its cursor, one short transaction per chunk of lead ids.
+    """Run (or resume) a routing job from its cursor, one short transaction per chunk of lead ids."""
 
-    A killed run resumes from the last committed chunk; a job superseded by a
-    newer change stops at the next chunk boundary.
-    """
-    job = RoutingJob.objects.get(pk=job_id)
-    if job.state in (JobState.DONE, JobState.SUPERSEDED):
-        return job
-    if job.state == JobState.PENDING:
-        RoutingJob.objects.filter(pk=job.pk, state=JobState.PENDING).update(
-            state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
-        )
-    chunk_size = chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", ROUTING_CHUNK_SIZE)
-    try:
-        while True:
-            job.refresh_from_db()
-            if job.state != JobState.RUNNING:
-                return job
-            if job.cursor >= job.max_lead_id:
-                break
-            upper = job.cursor + chunk_size
-            with transaction.atomic():
-                _relax_commit_durability()
-                chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
-                count = chunk.count()
-                moved = len(route_leads_sql(leads=chunk, reason=job.reason, job_id=job.pk).moved_lead_ids)
-                # The cursor moves with the chunk's writes: a crash redoes at most this chunk.
-                updated = RoutingJob.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
-                    cursor=min(upper, job.max_lead_id),
-                    done=min(job.total, job.done + count),
-                    moved=job.moved + moved,
-                    chunks_done=job.chunks_done + 1,
-                    updated_at=timezone.now(),
-                )
-                if not updated:  # superseded or run twice: give the chunk back
-                    transaction.set_rollback(True)
-                    job.refresh_from_db()
-                    return job
-            if on_chunk:
-                job.refresh_from_db()
-                on_chunk(job)
-    except Exception as exc:
-        RoutingJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
-        raise
-    RoutingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
-        state=JobState.DONE, done=job.total, finished_at=timezone.now()
+    def apply_chunk(chunk: QuerySet[Lead], id_range: tuple[int, int], job: RoutingJob) -> int:
+        _relax_commit_durability()
+        return len(route_leads_sql(leads=chunk, reason=job.reason, job_id=job.pk).moved_lead_ids)
+
+    return run_sweep_job(
+        model=RoutingJob,
+        job_id=job_id,
+        chunk_size=chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", ROUTING_CHUNK_SIZE),
+        apply_chunk=apply_chunk,
+        counter="moved",
+        on_chunk=on_chunk,
     )
-    job.refresh_from_db()
-    return job
 
 
 def _relax_commit_durability() -> None:
@@ -842,18 +794,10 @@ def _relax_commit_durability() -> None:
 
 
 def resume_stalled_routing_jobs(*, stalled_after: timedelta = timedelta(minutes=2)) -> list[int]:
-    """Re-enqueue the newest unfinished job when it made no progress lately (its worker died)."""
+    """Re-enqueue the newest unfinished routing job when its worker died."""
     from .tasks import run_routing_job as run_routing_job_task
 
-    jobs = list(RoutingJob.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).order_by("-id"))
-    for old in jobs[1:]:
-        RoutingJob.objects.filter(pk=old.pk).update(state=JobState.SUPERSEDED, finished_at=timezone.now())
-    resumed = []
-    for job in jobs[:1]:
-        if job.updated_at < timezone.now() - stalled_after:
-            run_routing_job_task.delay(job.pk)
-            resumed.append(job.pk)
-    return resumed
+    return resume_stalled_sweep_jobs(model=RoutingJob, task=run_routing_job_task, stalled_after=stalled_after)
 
 
 # --- preview -------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ import pytest
 from django.core.management import call_command
 
 from leads import services as lead_services
+from leads.jobs import JobState
 from scoring import services
 from scoring.defaults import DEFAULT_RULES
-from scoring.models import JobState, LeadScore, PointRule, RescoreJob, RulesVersion
+from scoring.models import LeadScore, PointRule, RescoreJob, RulesVersion
 from tests import factories
 
 

@@ -9,10 +9,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from leads import services as lead_services
+from leads.jobs import JobState
 from leads.models import Lead
 from scoring import services
 from scoring.engine import evaluate, explain
-from scoring.models import JobState, LeadScore, PointRule, RescoreJob, RulesVersion, ScoreHistory
+from scoring.models import LeadScore, PointRule, RescoreJob, RulesVersion, ScoreHistory
 from scoring.selectors import get_lead_snapshot, list_stale_lead_ids
 from tests import factories
 

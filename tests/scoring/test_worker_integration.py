@@ -7,9 +7,10 @@ import time
 import pytest
 
 from leads import services as lead_services
+from leads.jobs import JobState
 from leads.models import Company, Lead, Qualification
 from scoring import services
-from scoring.models import JobState, LeadScore, RescoreJob, ScoreHistory
+from scoring.models import LeadScore, RescoreJob, ScoreHistory
 from scoring.selectors import get_current_rules_version, list_stale_lead_ids
 from tests.conftest import wait_until
 
