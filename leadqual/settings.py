@@ -300,6 +300,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Engagement windows move every day: re-evaluate everyone so points decay.
     "scoring-daily-decay": {"task": "scoring.apply_decay", "schedule": 24 * 3600.0},
+    # An import whose task message was lost (Redis restarted) is picked up again.
+    "leads-resume-stalled-imports": {"task": "leads.resume_stalled_imports", "schedule": 120.0},
     # A bulk routing job whose worker died (or whose task Redis lost) resumes from its cursor.
     "segments-resume-stalled-routing": {
         "task": "segments.resume_stalled_routing_jobs",

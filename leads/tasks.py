@@ -28,3 +28,17 @@ def run_import_job(self, job_id: int) -> None:
         # Another run holds the job, or a dead worker's run has not yet counted as stalled
         # (Redis can redeliver sooner): look again when it would, so no job is left running.
         raise self.retry(countdown=import_service.seconds_until_resumable(job), max_retries=None)
+
+
+@shared_task(
+    name="leads.resume_stalled_imports",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=True,
+    max_retries=5,
+)
+def resume_stalled_imports(self) -> None:
+    import_service.resume_stalled_imports()

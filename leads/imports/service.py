@@ -676,6 +676,24 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
     return job
 
 
+def resume_stalled_imports(*, resume_after: timedelta = RESUME_AFTER) -> list[int]:
+    """Re-enqueue import jobs that made no progress for ``resume_after`` (their message was lost).
+
+    A job's own task retries while it runs elsewhere; this covers a message that is gone
+    altogether (a Redis restart without persistence). Running a job twice is harmless.
+    """
+    from leads.tasks import run_import_job as run_import_job_task
+
+    stalled = list(
+        ImportJob.objects.filter(
+            state__in=[ImportState.PENDING, ImportState.RUNNING], updated_at__lt=timezone.now() - resume_after
+        ).values_list("id", flat=True)
+    )
+    for job_id in stalled:
+        run_import_job_task.delay(job_id)
+    return stalled
+
+
 def seconds_until_resumable(job: ImportJob, resume_after: timedelta = RESUME_AFTER) -> float:
     """When a running job counts as stalled (no progress for ``resume_after``), from now."""
     return max(1.0, (job.updated_at + resume_after - timezone.now()).total_seconds() + 1)
