@@ -5,26 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from urllib.parse import urlsplit, urlunsplit
+
+from . import ensure_database
 
 BENCH_DB = "leadqual_bench"
-
-
-def _prepare_database(url: str) -> str:
-    """Create the dedicated bench database when missing; return a URL pointing at it."""
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlsplit(url)
-    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-            print(f"created database {BENCH_DB}")
-    admin.close()
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    os.environ["DATABASE_URL"] = _prepare_database(url)
+    os.environ["DATABASE_URL"] = ensure_database(url, BENCH_DB)
     os.environ["DJANGO_SETTINGS_MODULE"] = "leadqual.settings"
     import django
 

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
+from bench import ensure_database
+
 ROOT = Path(__file__).resolve().parent.parent
 READ_DB = "leadqual_bench"
 INGEST_DB = "leadqual_apibench"
@@ -183,14 +185,7 @@ def bench_reads(*, base_url: str, seconds: float) -> list[dict]:
 
 def _prepare_ingest_db(base_url: str, leads: int) -> tuple[str, list[int]]:
     """A scratch database with synthetic leads and a manager token (the shared bench db stays untouched)."""
-    admin = psycopg2.connect(_db_url(base_url, "postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [INGEST_DB])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{INGEST_DB}"')
-    admin.close()
-    url = _db_url(base_url, INGEST_DB)
+    url = ensure_database(base_url, INGEST_DB)
     code = f"""
 import django, json
 django.setup()

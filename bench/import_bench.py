@@ -16,7 +16,8 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from bench import ensure_database
 
 BENCH_DB = "leadqual_import"
 SOURCES = ["Google", "google", "LinkedIn", "Webinar", "Referral", "Select", "Event", "partner"]
@@ -40,21 +41,6 @@ MAPPING = {
     "not_answered": ["Select", "N/A", "-"],
     "duplicates": "update",
 }
-
-
-def _database_url(url: str) -> str:
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlsplit(url)
-    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    admin.close()
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
 
 
 def write_csv(path: Path, rows: int, seed: int = 7) -> None:
@@ -126,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if not url.startswith("postgres"):
         print("set DATABASE_URL to a PostgreSQL server", file=sys.stderr)
         return 2
-    os.environ["DATABASE_URL"] = _database_url(url)
+    os.environ["DATABASE_URL"] = ensure_database(url, BENCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadqual.settings")
     os.environ.setdefault("AXES_ENABLED", "0")
     import django

@@ -4,8 +4,23 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadqual.settings")
+
+# Every task: acknowledged only when done (a killed worker loses nothing), no results kept,
+# retried only on errors that can succeed next time; the periodic sweeps heal the rest.
+RETRYABLE = (OperationalError, InterfaceError, ConnectionError)
+TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
 
 app = Celery("leadqual")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, models, transaction
+from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +29,18 @@ class JobState(models.TextChoices):
 
 
 UNFINISHED = (JobState.PENDING, JobState.RUNNING)
+
+
+def commit_without_flush_wait() -> None:
+    """Inside a transaction: its commit does not wait for the WAL flush (PostgreSQL).
+
+    Only for writes a crash may lose whole and the system redoes: scores (the sweep
+    recomputes them) and job chunks whose cursor commits with them (the job resumes).
+    Saves ~3 ms per commit.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 class LeadSweepJob(models.Model):

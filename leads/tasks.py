@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from leadqual.celery import TASK_OPTIONS
 
 from .imports import service as import_service
 from .models import ImportState
 
-RETRYABLE = (OperationalError, InterfaceError, ConnectionError)
 
-
-@shared_task(
-    name="leads.run_import_job",
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
-)
+@shared_task(name="leads.run_import_job", **TASK_OPTIONS)
 def run_import_job(self, job_id: int) -> None:
     job = import_service.run_import(job_id=job_id)
     if job.state == ImportState.RUNNING:
@@ -30,15 +19,6 @@ def run_import_job(self, job_id: int) -> None:
         raise self.retry(countdown=import_service.seconds_until_resumable(job), max_retries=None)
 
 
-@shared_task(
-    name="leads.resume_stalled_imports",
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=RETRYABLE,
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(name="leads.resume_stalled_imports", **TASK_OPTIONS)
 def resume_stalled_imports(self) -> None:
     import_service.resume_stalled_imports()

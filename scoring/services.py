@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leads.jobs import resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
+from leads.jobs import commit_without_flush_wait, resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
 from leads.models import Lead
 
 from . import compiler
@@ -222,14 +222,6 @@ def fired_text(result: ScoreResult) -> str:
     return "," + "".join(f"{rule_id}," for rule_id in result.fired_ids)
 
 
-def _relax_commit_durability() -> None:
-    """Scores are derived data: a crash may lose the last few milliseconds of them, and the
-    sweep recomputes those. Not waiting for the WAL flush makes each score commit ~3 ms faster."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-
-
 def score_lead(
     *, lead_id: int, reason: str = ScoreChangeReason.LEAD_CHANGE, now: datetime | None = None
 ) -> LeadScore | None:
@@ -241,7 +233,7 @@ def score_lead(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        _relax_commit_durability()
+        commit_without_flush_wait()  # scores are derived: the sweep redoes a lost one
         rules = load_rule_set()
         # The lead's row lock orders score writes per lead and pins the version we read.
         found = get_lead_snapshot_and_score(lead_id=lead_id, now=now, window_days=rules.max_window_days, lock=True)

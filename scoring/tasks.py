@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from leadqual.celery import TASK_OPTIONS
 
 from . import services
-
-# Retry only what can succeed next time; the periodic sweep heals the rest.
-RETRYABLE = (OperationalError, InterfaceError, ConnectionError)
-TASK_OPTIONS = {
-    "bind": True,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "ignore_result": True,
-    "autoretry_for": RETRYABLE,
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "max_retries": 5,
-}
 
 
 @shared_task(name="scoring.score_lead", **TASK_OPTIONS)

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads import services as lead_services
-from leads.jobs import resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
+from leads.jobs import commit_without_flush_wait, resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
 from leads.models import CLOSED_STATUSES, Lead, Membership, Team
 from leads.roles import Role
 from scoring.compiler import condition_for
@@ -771,7 +771,7 @@ def run_routing_job(
     """Run (or resume) a routing job from its cursor, one short transaction per chunk of lead ids."""
 
     def apply_chunk(chunk: QuerySet[Lead], id_range: tuple[int, int], job: RoutingJob) -> int:
-        _relax_commit_durability()
+        commit_without_flush_wait()  # the cursor commits with the chunk: a lost chunk is redone
         return len(route_leads_sql(leads=chunk, reason=job.reason, job_id=job.pk).moved_lead_ids)
 
     return run_sweep_job(
@@ -782,15 +782,6 @@ def run_routing_job(
         counter="moved",
         on_chunk=on_chunk,
     )
-
-
-def _relax_commit_durability() -> None:
-    """A chunk's writes and the job cursor commit together: a crash may lose the last chunks
-    whole (never half of one), and the job resumes from the cursor that survived. So a chunk
-    need not wait for its WAL flush."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def resume_stalled_routing_jobs(*, stalled_after: timedelta = timedelta(minutes=2)) -> list[int]:

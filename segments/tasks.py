@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from scoring.tasks import TASK_OPTIONS
+from leadqual.celery import TASK_OPTIONS
 
 from . import services
 

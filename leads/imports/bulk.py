@@ -113,17 +113,6 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def commit_without_flush_wait() -> None:
-    """Inside a transaction: its commit does not wait for the WAL flush.
-
-    Safe for an import chunk: a chunk lost in a server crash loses its progress
-    row in the same transaction, and the resumed job writes it again.
-    """
-    if supported():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 def supported() -> bool:
     """COPY and sequences: PostgreSQL; other databases take the ORM's bulk_create."""
     return connection.vendor == "postgresql"

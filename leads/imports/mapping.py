@@ -35,26 +35,9 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "x", "on", "tak", "ja", "�
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "f", "off", "nie", "nein", "нет"})
 
 # Fields an import may write (ids, versions, owners and timestamps are not among them).
-LEAD_TARGETS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "job_title",
-        "source",
-        "campaign",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_term",
-        "utm_content",
-        "status",
-        "status_reason",
-        "do_not_contact",
-        "marketing_consent",
-    }
-)
+# Lead fields a column can fill: what the lead services accept, less the relations an
+# import sets itself (company from the company columns; owner and team by routing).
+LEAD_TARGETS = services.LEAD_FIELDS - {"company", "owner", "team"}
 COMPANY_TARGETS = services.COMPANY_FIELDS - {"notes"}
 BANT_TARGETS = services.QUALIFICATION_FIELDS
 

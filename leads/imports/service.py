@@ -30,6 +30,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from leads.jobs import commit_without_flush_wait
 from leads.models import (
     Company,
     CustomAttribute,
@@ -289,7 +290,7 @@ class _Run:
             )
             if not claimed:
                 raise JobTakenOver
-            bulk.commit_without_flush_wait()
+            commit_without_flush_wait()  # a lost chunk loses its progress row too and is redone
             if not self.dry_run:
                 failed = self._write_or_isolate(decisions, counts)
                 issues += failed
