@@ -11,10 +11,11 @@ SLICE = 2000
 
 def enqueue_scoring(sender: Any, lead_ids: tuple[int, ...], reason: str, **kwargs: Any) -> None:
     """Runs after commit (leads sends the signal from on_commit), so `.delay` is safe here."""
-    from .tasks import score_lead, score_leads
+    from .services import enqueue_single_lead_scoring
+    from .tasks import score_leads
 
     if len(lead_ids) == 1:
-        score_lead.delay(lead_ids[0])
+        enqueue_single_lead_scoring(lead_ids[0])
         return
     for start in range(0, len(lead_ids), SLICE):
         score_leads.delay(list(lead_ids[start : start + SLICE]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from .models import (
     ScoreChangeReason,
     ScoreHistory,
 )
+from .pending import pending_leads
 from .selectors import (
     get_current_rules_version,
     get_current_rules_version_key,
@@ -418,6 +420,67 @@ def score_leads(*, lead_ids: Iterable[int], reason: str = ScoreChangeReason.LEAD
         return 0
     outcome = apply_scores_sql(leads=Lead.objects.filter(id__in=ids), rules=load_rule_set(), reason=reason)
     return outcome.totals_changed
+
+
+# Below this many pending leads a drain scores them one by one (about 8 ms each here);
+# from it on, one set-based statement is cheaper (about 35 ms plus 0.2 ms a lead).
+SET_BASED_FROM = 6
+DRAIN_BATCH = 1000
+DRAIN_SECONDS = 10.0
+
+
+def score_pending_leads(*, batch: int = DRAIN_BATCH, max_seconds: float = DRAIN_SECONDS) -> tuple[int, bool]:
+    """Drain the pending set of single-lead changes (see scoring/pending.py).
+
+    Returns (leads scored, more): `more` means the drain stopped at its time
+    budget while holding the lease, so the caller schedules the next drain.
+    Ids popped by a drain that fails go back into the set before the error
+    propagates (the task retries); a killed worker leaves them to the sweep.
+    """
+    pending = pending_leads()
+    if pending is None:
+        return 0, False
+    started = time.monotonic()
+    done = 0
+    while True:
+        ids = pending.pop(batch)
+        if not ids:
+            if pending.release():
+                continue
+            return done, False
+        try:
+            if len(ids) < SET_BASED_FROM:
+                for lead_id in ids:
+                    score_lead(lead_id=lead_id)
+            else:
+                score_leads(lead_ids=ids)
+        except BaseException:
+            pending.add(ids)
+            raise
+        done += len(ids)
+        if time.monotonic() - started > max_seconds:
+            return done, True
+
+
+def kick_pending_drain() -> None:
+    """Schedule a drain when ids wait without one (after a lost message or a killed worker)."""
+    from .tasks import score_pending
+
+    pending = pending_leads()
+    if pending is not None and pending.claim():
+        score_pending.delay()
+
+
+def enqueue_single_lead_scoring(lead_id: int) -> None:
+    """Schedule scoring for one changed lead: through the pending set where there is one."""
+    from .tasks import score_lead as score_lead_task
+    from .tasks import score_pending
+
+    pending = pending_leads()
+    if pending is None:
+        score_lead_task.delay(lead_id)
+    elif pending.add([lead_id]):
+        score_pending.delay()
 
 
 # --- bulk jobs ---------------------------------------------------------------------------

@@ -14,6 +14,13 @@ def score_lead(self, lead_id: int, reason: str = "lead_change") -> None:
     services.score_lead(lead_id=lead_id, reason=reason)
 
 
+@shared_task(name="scoring.score_pending", **TASK_OPTIONS)
+def score_pending(self) -> None:
+    _, more = services.score_pending_leads()
+    if more:
+        score_pending.delay()  # the lease is still ours: hand it to the next drain
+
+
 @shared_task(name="scoring.score_leads", **TASK_OPTIONS)
 def score_leads(self, lead_ids: list[int], reason: str = "lead_change") -> None:
     services.score_leads(lead_ids=lead_ids, reason=reason)
@@ -27,6 +34,7 @@ def run_rescore_job(self, job_id: int) -> None:
 @shared_task(name="scoring.sweep_stale_scores", **TASK_OPTIONS)
 def sweep_stale_scores(self) -> None:
     services.resume_stalled_jobs()
+    services.kick_pending_drain()
     services.sweep_stale_scores()
 
 

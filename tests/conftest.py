@@ -200,6 +200,11 @@ def celery_queue(require_postgres, require_redis) -> Iterator[str]:
     app.amqp.queues.select_add(queue)
     app.amqp.queues.select_add(routing)
     yield queue
+    from scoring.pending import pending_leads
+
+    pending = pending_leads()
+    if pending is not None:
+        pending.client.delete(pending.members, pending.lease)
     app.conf.task_default_queue = previous[0]
     _set_routes(app, previous[1])
     with app.connection_for_write() as conn:

@@ -11,6 +11,7 @@ from tests import factories
 
 SCORING_TASKS = {
     "scoring.score_lead",
+    "scoring.score_pending",
     "scoring.score_leads",
     "scoring.run_rescore_job",
     "scoring.sweep_stale_scores",
