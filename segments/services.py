@@ -542,11 +542,19 @@ def _route_targets_postgresql(
         f"revisit_on, left_at) SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL "
         "FROM m JOIN segments_segment sg ON sg.id = m.to_segment WHERE (SELECT count(*) FROM nm_close) >= 0 "
         f"AND m.to_queue IS NOT NULL AND {queue_changed} RETURNING 1), "
-        "pl AS (INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, "
+        # Placed leads are updated by a join (an upsert per row costs about twice as much);
+        # only leads without a placement go through the insert, which still settles a race.
+        "pl_upd AS (UPDATE segments_leadplacement p SET segment_id = m.to_segment, pipeline_id = m.to_pipeline, "
+        "stage_id = m.stage, queue_id = m.to_queue, routed_owner_id = m.routed_owner, routed_at = %s, "
+        "stage_entered_at = CASE WHEN m.to_pipeline IS NULL THEN NULL "
+        "WHEN m.to_pipeline = p.pipeline_id THEN p.stage_entered_at ELSE %s END "
+        "FROM m WHERE p.lead_id = m.lead_id RETURNING 1), "
+        "pl_ins AS (INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, "
         "stage_entered_at, queue_id, pinned, manual_owner, routed_owner_id, routed_at) "
         "SELECT m.lead_id, m.to_segment, m.to_pipeline, m.stage, "
         "CASE WHEN m.to_pipeline IS NULL THEN NULL ELSE %s::timestamptz END, m.to_queue, false, false, "
         "m.routed_owner, %s FROM m "
+        "WHERE NOT EXISTS (SELECT 1 FROM segments_leadplacement x WHERE x.lead_id = m.lead_id) "
         "ON CONFLICT (lead_id) DO UPDATE SET segment_id = excluded.segment_id, "
         "pipeline_id = excluded.pipeline_id, stage_id = excluded.stage_id, queue_id = excluded.queue_id, "
         "routed_owner_id = excluded.routed_owner_id, routed_at = excluded.routed_at, "
@@ -554,7 +562,7 @@ def _route_targets_postgresql(
         "WHEN excluded.pipeline_id = p.pipeline_id THEN p.stage_entered_at ELSE excluded.stage_entered_at END "
         "RETURNING 1) "
         "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM sv_open), (SELECT count(*) FROM nm_open), "
-        "(SELECT count(*) FROM pl)"
+        "(SELECT count(*) FROM pl_upd) + (SELECT count(*) FROM pl_ins)"
     )
     cursor.execute(
         sql,
@@ -574,6 +582,8 @@ def _route_targets_postgresql(
             now,
             _("Segment: "),
             *revisit_params,
+            now,
+            now,
             now,
             now,
         ],

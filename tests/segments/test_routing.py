@@ -81,6 +81,19 @@ def test_route_records_decision_stage_visit_and_queue_membership(first_stage, qu
     assert (placement.queue, placement.stage, placement.segment.name) == (None, first_stage, "Rest")
 
 
+def test_deleting_a_segment_keeps_the_decisions_and_clears_their_reference(first_stage, queue):
+    """The decision log's references carry no database constraint: Django's on_delete still clears them."""
+    no_budget = _segment("No budget", BUDGET_NONE, priority=10, queue=queue)
+    _segment("Rest", is_fallback=True, stage=first_stage)
+    lead = _lead(budget="none")
+    decision = services.route_lead(lead_id=lead.pk)
+    assert decision.to_segment_id == no_budget.pk
+    services.delete_segment(segment=no_budget)
+    decision.refresh_from_db()
+    assert decision.to_segment_id is None and decision.to_queue_id == queue.pk
+    assert RoutingDecision.objects.filter(lead=lead).count() == 1
+
+
 def test_routing_twice_writes_nothing_new(first_stage):
     _segment("Rest", is_fallback=True, stage=first_stage)
     lead = _lead()
