@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from bench import ensure_database
+from bench import ensure_database, report
 
 BENCH_DB = "leadqual_import"
 SOURCES = ["Google", "google", "LinkedIn", "Webinar", "Referral", "Select", "Event", "partner"]
@@ -137,23 +137,29 @@ def main(argv: list[str] | None = None) -> int:
             files[n] = Path(tmp) / f"leads-{n}.csv"
             write_csv(files[n], n)
         print(f"file: {args.rows} rows, {files[args.rows].stat().st_size / 1e6:.1f} MB")
+        dry_peaks, real_rates, dry_rates, rss = {}, {}, {}, {}
         for n in (args.small, args.rows):
             _reset()
-            _e, peak, _j = _import(files[n], dry_run=True, trace=True)
-            print(f"dry run {n:>7} rows: peak traced memory {peak / 1e6:6.1f} MB (tracemalloc on, time not shown)")
+            _e, dry_peaks[n], _j = _import(files[n], dry_run=True, trace=True)
+            print(f"dry run {n:>7} rows: peak traced memory {dry_peaks[n] / 1e6:6.1f} MB (tracemalloc on)")
         for n in (args.small, args.rows):
             _reset()
             elapsed, _p, job = _import(files[n], dry_run=True)
+            dry_rates[n] = n / elapsed
             print(f"dry run {n:>7} rows: {elapsed:6.2f} s = {n / elapsed:8.0f} rows/s "
                   f"(created {job.created}, updated {job.updated}, rejected {job.rejected})")  # fmt: skip
             _reset()
             elapsed, _p, job = _import(files[n], dry_run=False)
+            real_rates[n] = n / elapsed
+            rss[n] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"real    {n:>7} rows: {elapsed:6.2f} s = {n / elapsed:8.0f} rows/s "
                   f"(created {job.created}, updated {job.updated}, rejected {job.rejected}), "
-                  f"max RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")  # fmt: skip
-        _reset()
-        _e, peak, _j = _import(files[args.rows], dry_run=False, trace=True)
-        print(f"real    {args.rows:>7} rows: peak traced memory {peak / 1e6:6.1f} MB (tracemalloc on)")
+                  f"max RSS so far {rss[n]:.0f} MB")  # fmt: skip
+        real_peaks = {}
+        for n in (args.small, args.rows):
+            _reset()
+            _e, real_peaks[n], _j = _import(files[n], dry_run=False, trace=True)
+            print(f"real    {n:>7} rows: peak traced memory {real_peaks[n] / 1e6:6.1f} MB (tracemalloc on)")
         from leads.models import Lead
         from scoring import services
 
@@ -164,7 +170,22 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - start
         print(f"scoring once after the import: {len(ids)} leads in {elapsed:.2f} s = {len(ids) / elapsed:.0f} leads/s")
         elapsed = _copy(files[args.rows])
-        print(f"COPY    {args.rows:>7} rows: {elapsed:6.2f} s = {args.rows / elapsed:8.0f} rows/s (scratch table)")
+        copy_rate = args.rows / elapsed
+        print(f"COPY    {args.rows:>7} rows: {elapsed:6.2f} s = {copy_rate:8.0f} rows/s (scratch table)")
+    n, small = args.rows, args.small
+    report.emit(
+        [
+            report.figure("import", f"real run, {n}-row CSV", real_rates[n], unit="rows/s", baseline=copy_rate,
+                          goal=("value", ">=", 25000), note="baseline: PostgreSQL COPY of the same file"),
+            report.figure("import", f"dry run, {n}-row CSV", dry_rates[n], unit="rows/s", baseline=copy_rate),
+            report.figure("import", f"real run peak traced memory, {n} rows", real_peaks[n] / 1e6, unit="MB",
+                          baseline=real_peaks[small] / 1e6, goal=("ratio", "<=", 1.5),
+                          note=f"baseline: the same import of {small} rows (memory must not grow with the file)"),
+            report.figure("import", f"dry run peak traced memory, {n} rows", dry_peaks[n] / 1e6, unit="MB",
+                          baseline=dry_peaks[small] / 1e6, goal=("ratio", "<=", 1.5)),
+            report.figure("import", "import process peak RSS", rss[n], unit="MB"),
+        ]
+    )  # fmt: skip
     return 0
 
 

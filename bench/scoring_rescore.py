@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from django.db import connection, transaction
@@ -22,8 +19,9 @@ from scoring.compiler import score_select
 from scoring.defaults import DEFAULT_RULES
 from scoring.models import PointRule
 
+from . import report
+
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-RESULTS = Path(__file__).resolve().parent / "results" / "latest.jsonl"
 EVERYONE_RULE = {
     "name": "Bench: +1 fit for everyone",
     "attribute": "bant.met",
@@ -108,7 +106,7 @@ def _set_one_rule_points(points: int) -> None:
         services.bump_rules_version(reason=f"bench: {ONE_RULE} {points} points", start_job=False)
 
 
-def run(*, leads: int) -> None:
+def run(*, leads: int) -> list[dict[str, Any]]:
     load_leads(leads)
     services.replace_rule_set(rules=_default_rules(), start_job=False)
     seconds, job = _timed(_run_job)
@@ -181,61 +179,25 @@ def run(*, leads: int) -> None:
     figures.append({"figure": "score_lead p50 (ms)", "value": statistics.median(p50s), "runs": p50s})
     figures.append({"figure": "score_lead p95 (ms)", "value": statistics.median(p95s), "runs": p95s})
 
-    _print_table(figures, leads=total)
-    _write(figures, leads=total)
+    return _report_rows(figures)
+
+
+def _report_rows(figures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_name = {f["figure"]: f for f in figures}
+    full, one = by_name["full rescore, every score changes (s)"], by_name["one rule's points change (s)"]
+    return [
+        report.figure("scoring", "full rescore after a rule change (every score changes)", full["value"],
+                      unit="s", baseline=full["baseline"], goal=("ratio", "<=", 1.5),
+                      note=f"median of {REPEATS}; baseline: one plain UPDATE of the score table; {full['note']}"),
+        report.figure("scoring", "rescore after one rule's points change", one["value"], unit="s",
+                      baseline=one["baseline"], goal=("ratio", "<=", 2),
+                      note=f"median of {REPEATS}; baseline: the guarded plain UPDATE; {one['note']}"),
+        report.figure("scoring", "score_lead in-process", by_name["score_lead (leads/s)"]["value"], unit="leads/s"),
+        report.figure("scoring", "score_lead in-process p50", by_name["score_lead p50 (ms)"]["value"], unit="ms"),
+        report.figure("scoring", "score_lead in-process p95", by_name["score_lead p95 (ms)"]["value"], unit="ms"),
+    ]  # fmt: skip
 
 
 def _figure(name: str, ours: list[float], plain: list[float], goal: str, *, note: str) -> dict[str, Any]:
     value, baseline = statistics.median(ours), statistics.median(plain)
-    return {
-        "figure": name,
-        "value": value,
-        "baseline": baseline,
-        "ratio": value / baseline if baseline else None,
-        "goal": goal,
-        "runs": ours,
-        "baseline_runs": plain,
-        "note": note,
-    }
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
-    return str(value)
-
-
-def _print_table(figures: list[dict[str, Any]], *, leads: int) -> None:
-    rows = [("figure", "value", "baseline", "ratio", "goal")]
-    for f in figures:
-        rows.append((f["figure"], _fmt(f["value"]), _fmt(f.get("baseline")), _fmt(f.get("ratio")), f.get("goal", "-")))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    print(f"\nscoring benchmark, {leads} leads, median of {REPEATS}")
-    for i, row in enumerate(rows):
-        cells = zip(row, widths, strict=True)
-        print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w) for j, (cell, w) in enumerate(cells)))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    for f in figures:
-        if f.get("note"):
-            print(f"  {f['figure']}: {f['note']}")
-
-
-def _write(figures: list[dict[str, Any]], *, leads: int) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    with RESULTS.open("w") as out:
-        for f in figures:
-            out.write(json.dumps({"bench": "scoring_rescore", "leads": leads, "at": stamp, **f}) + "\n")
-    print(f"wrote {RESULTS}")
-
-
-def append_results(rows: list[dict[str, Any]], *, leads: int, bench: str = "scoring_worker") -> None:
-    """Add another benchmark's rows to the same JSON-lines file."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    with RESULTS.open("a") as out:
-        for row in rows:
-            out.write(json.dumps({"bench": bench, "leads": leads, "at": stamp, **row}) + "\n")
+    return {"figure": name, "value": value, "baseline": baseline, "goal": goal, "note": note}

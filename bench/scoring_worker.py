@@ -24,6 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -173,22 +175,19 @@ def run(*, rate: int = 50, seconds: int = 30, drain: int = 5000, sustained_rate:
                 conn.default_channel.queue_delete(name)
     throughput = len(coalesced_ids) / drained
     per_task_throughput = len(per_task_ids) / drained_per_task
+    p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
     return [
-        {"figure": f"lead change -> score stored, p50 ms ({rate}/s for {seconds}s)",
-         "value": round(statistics.median(latencies), 1), "baseline": None, "ratio": None, "goal": "p95 < 25"},
-        {"figure": f"lead change -> score stored, p95 ms ({rate}/s for {seconds}s)",
-         "value": round(_percentile(latencies, 0.95), 1), "baseline": None, "ratio": None, "goal": "< 25"},
-        {"figure": f"lead change -> score stored, p50 ms ({sustained_rate}/s for {sustained_seconds}s)",
-         "value": round(statistics.median(sustained), 1), "baseline": None, "ratio": None, "goal": "-"},
-        {"figure": f"lead change -> score stored, p95 ms ({sustained_rate}/s for {sustained_seconds}s)",
-         "value": round(_percentile(sustained, 0.95), 1), "baseline": None, "ratio": None, "goal": "-"},
-        {"figure": "single-lead changes scored/s (1 worker, concurrency 2)", "value": round(throughput),
-         "baseline": round(per_task_throughput), "ratio": round(throughput / per_task_throughput, 2),
-         "goal": ">= 300"},
-        {"figure": "  baseline: one score_lead task per change, /s", "value": round(per_task_throughput),
-         "baseline": None, "ratio": None, "goal": "-"},
-        {"figure": f"announce {len(coalesced_ids)} single-lead changes, s", "value": round(enqueued, 2),
-         "baseline": None, "ratio": None, "goal": "-"},
+        report.figure("scoring", f"lead change -> score stored, p50 ({rate}/s for {seconds} s)", p50, unit="ms"),
+        report.figure("scoring", f"lead change -> score stored, p95 ({rate}/s for {seconds} s)", p95, unit="ms",
+                      goal=("value", "<", 25)),
+        report.figure("scoring", f"lead change -> score stored, p50 ({sustained_rate}/s for {sustained_seconds} s)",
+                      statistics.median(sustained), unit="ms"),
+        report.figure("scoring", f"lead change -> score stored, p95 ({sustained_rate}/s for {sustained_seconds} s)",
+                      _percentile(sustained, 0.95), unit="ms"),
+        report.figure("scoring", "single-lead changes scored (1 worker, concurrency 2)", throughput, unit="/s",
+                      baseline=per_task_throughput, goal=("value", ">=", 300),
+                      note=f"{len(coalesced_ids)} changes announced as lead_changed does ({enqueued:.2f} s); "
+                      "baseline: one score_lead task per change"),
     ]  # fmt: skip
 
 
@@ -204,13 +203,7 @@ def main() -> None:
     import django
 
     django.setup()
-    print_rows(run(rate=args.rate, seconds=args.seconds, drain=args.drain))
-
-
-def print_rows(rows: list[dict]) -> None:
-    print("\nscoring through a real worker and Redis")
-    for row in rows:
-        print(f"{row['figure']:<60} {row['value']:>10}   goal {row['goal']}")
+    report.emit(run(rate=args.rate, seconds=args.seconds, drain=args.drain))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from bench import report
+
 
 class _NullSink:
     def write(self, data: Any) -> int:
@@ -119,7 +121,7 @@ def _toggle_segment(widen: bool) -> None:
     )
 
 
-def _bench_reroute() -> dict[str, Any]:
+def _bench_reroute() -> list[dict[str, Any]]:
     from leads.signals import lead_changed
     from segments.models import RoutingDecision
 
@@ -145,18 +147,22 @@ def _bench_reroute() -> dict[str, Any]:
     finally:
         lead_changed.disconnect(dispatch_uid="bench.count")
         lead_changed.connect(enqueue_scoring, dispatch_uid="scoring.enqueue_scoring")
+    rows = []
     for widen, seconds, baseline, moved, updated, decisions in figures:
-        change = "widen no-budget segment" if widen else "narrow it back"
-        print(
-            f"reroute after segment change ({change}): {seconds:.2f} s, {moved} leads moved, {decisions} decisions; "
-            f"plain UPDATE {baseline:.2f} s ({updated} rows) -> {seconds / baseline:.2f}x (goal <= 2x)"
-        )
+        change = "widen the no-budget segment" if widen else "narrow it back"
+        rows.append(
+            report.figure(
+                "segments", f"reroute after a segment change ({change})", seconds, unit="s", baseline=baseline,
+                goal=("ratio", "<=", 2),
+                note=f"{moved} leads moved, {decisions} decisions; baseline: one committed plain UPDATE "
+                f"of the placements' segment ({updated} rows)",
+            )
+        )  # fmt: skip
     print(f"owner changes through update_lead (each enqueues one rescore in production): {len(enqueued)}")
-    worst = max(f[1] / f[2] for f in figures)
-    return {"reroute_ratio_worst": round(worst, 2), "reroute_seconds": [round(f[1], 2) for f in figures]}
+    return rows
 
 
-def _bench_export() -> dict[str, Any]:
+def _bench_export() -> list[dict[str, Any]]:
     from django.db import connection
 
     from leads.models import Lead
@@ -203,18 +209,15 @@ def _bench_export() -> dict[str, Any]:
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows -= 1  # the header
     ours, theirs = rows / seconds, copy_rows / copy_seconds
-    print(
-        f"export {rows} leads to CSV: {seconds:.2f} s, {ours:,.0f} rows/s; COPY {copy_rows} rows "
-        f"{copy_seconds:.2f} s, {theirs:,.0f} rows/s -> {ours / theirs:.2f}x (goal >= 0.5x)"
-    )
-    print(
-        f"export memory: peak Python allocations {peak / 2**20:.1f} MB, "
-        f"process peak RSS {maxrss_mb:.0f} MB (goal < 150 MB)"
-    )
-    return {"export_rows_per_s": round(ours), "copy_rows_per_s": round(theirs), "export_peak_rss_mb": round(maxrss_mb)}
+    return [
+        report.figure("segments", f"export {rows} leads to CSV", ours, unit="rows/s", baseline=theirs,
+                      goal=("ratio", ">=", 0.5), note=f"{seconds:.2f} s; baseline: PostgreSQL COPY of the same rows "
+                      f"({copy_seconds:.2f} s); peak Python allocations {peak / 2**20:.1f} MB"),
+        report.figure("segments", "export process peak RSS", maxrss_mb, unit="MB", goal=("value", "<", 150)),
+    ]  # fmt: skip
 
 
-def run(*, leads: int) -> dict[str, Any]:
+def run(*, leads: int) -> list[dict[str, Any]]:
     """Prepare ``leads`` leads (scored and routed) and print the routing and export figures."""
     from django.db import connection
 
@@ -224,9 +227,8 @@ def run(*, leads: int) -> dict[str, Any]:
     from leads.models import Lead
 
     print(f"segments bench on {Lead.objects.count()} leads")
-    figures = _bench_export()  # first: the process peak RSS then belongs to the export
-    figures |= _bench_reroute()
-    return figures
+    rows = _bench_export()  # first: the process peak RSS then belongs to the export
+    return rows + _bench_reroute()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(run(leads=args.leads))
+    report.emit(run(leads=args.leads))
     return 0
 
 
