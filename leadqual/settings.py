@@ -232,7 +232,11 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="leadqual")
 # Routing runs on its own queue: a long bulk routing job never holds up scoring, and
 # each can get its own workers. A worker for both: `celery worker -Q <default>,<routing>`.
 LEADQUAL_ROUTING_QUEUE = env.str("LEADQUAL_ROUTING_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-routing")
-CELERY_TASK_ROUTES = {"segments.*": {"queue": LEADQUAL_ROUTING_QUEUE}}
+# Webhook deliveries wait on other people's servers: the default queue, never the routing one.
+CELERY_TASK_ROUTES = {
+    "segments.webhooks.*": {"queue": CELERY_TASK_DEFAULT_QUEUE},
+    "segments.*": {"queue": LEADQUAL_ROUTING_QUEUE},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -290,6 +294,15 @@ SCORING_CHUNK_SIZE = env.int("SCORING_CHUNK_SIZE", default=50000)
 # lead's company gives no country.
 LEADQUAL_DEFAULT_PHONE_REGION = env.str("LEADQUAL_DEFAULT_PHONE_REGION", default="US")
 
+# Outbound webhooks: per-attempt timeout, attempts in all, exponential backoff (base, 2x, 4x ..., capped;
+# keep the cap far below CELERY_VISIBILITY_TIMEOUT, or Redis hands the waiting retry out twice).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=900.0)
+# Public capture forms: submissions per client address (REMOTE_ADDR) per hour, counted in the cache.
+CAPTURE_RATE_LIMIT_PER_HOUR = env.int("CAPTURE_RATE_LIMIT_PER_HOUR", default=20)
+
 # Periodic work (django-celery-beat installs these in its database schedule).
 CELERY_BEAT_SCHEDULE = {
     # The safety net: rescore any lead whose score is missing or older than the
@@ -307,4 +320,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "segments.resume_stalled_routing_jobs",
         "schedule": env.float("ROUTING_RESUME_SECONDS", default=120.0),
     },
+    # A webhook delivery whose task message was lost is sent again.
+    "segments-resume-webhook-deliveries": {"task": "segments.webhooks.resume", "schedule": 120.0},
 }

@@ -35,7 +35,7 @@ from .models import (
     Team,
 )
 from .roles import Role
-from .signals import lead_changed
+from .signals import lead_changed, lead_status_changed
 
 User = AbstractBaseUser
 
@@ -168,6 +168,12 @@ def _notify_lead_changed(lead_ids: Iterable[int], *, reason: str) -> None:
     if not ids:
         return
     transaction.on_commit(lambda: lead_changed.send(sender=Lead, lead_ids=ids, reason=reason))
+
+
+def _notify_status_changed(lead_id: int, old_status: str, new_status: str, version: int) -> None:
+    """Send ``lead_status_changed`` after the surrounding transaction commits."""
+    changes = ((lead_id, old_status, new_status, version),)
+    transaction.on_commit(lambda: lead_status_changed.send(sender=Lead, changes=changes))
 
 
 def bump_lead_versions(*, lead_ids: Iterable[int], reason: str) -> None:
@@ -319,6 +325,7 @@ def create_lead(
     qual._history_user = acting_user  # type: ignore[attr-defined]
     qual.save()
     _notify_lead_changed([lead.pk], reason="lead_created")
+    _notify_status_changed(lead.pk, "", lead.status, lead.version)
     return lead
 
 
@@ -331,6 +338,7 @@ def update_lead(*, lead: Lead | int, data: Mapping[str, Any], acting_user: User 
     """
     lead_id = lead if isinstance(lead, int) else lead.pk
     locked = Lead.objects.select_for_update(of=("self",)).select_related("company").get(pk=lead_id)
+    old_status = locked.status
     changed = _apply_lead_data(locked, data)
     if not changed:
         return locked
@@ -339,6 +347,8 @@ def update_lead(*, lead: Lead | int, data: Mapping[str, Any], acting_user: User 
     locked._history_user = acting_user  # type: ignore[attr-defined]
     _save_or_field_error(locked, update_fields=[*set(changed), "version", "updated_at"])
     _notify_lead_changed([locked.pk], reason="lead_updated")
+    if "status" in changed:
+        _notify_status_changed(locked.pk, old_status, locked.status, locked.version)
     return locked
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,7 @@ from .selectors import (
     get_lead_snapshot_and_score,
     list_stale_lead_ids,
 )
-from .signals import rescore_finished, score_changed
+from .signals import band_changed, rescore_finished, score_changed
 
 logger = logging.getLogger(__name__)
 User = AbstractBaseUser
@@ -276,6 +276,7 @@ def _store_score(
         "computed_at": now,
     }
     old_total = current.total if current is not None else None
+    old_band = current.band if current is not None else ""
     old_values = _values(current) if current is not None else None
     if current is None:
         score = LeadScore.objects.create(lead_id=lead_id, **fields)
@@ -286,6 +287,8 @@ def _store_score(
         score = current
     if current is None or old_values != _values(score):
         _notify_score_changed([lead_id], reason=reason)
+    if old_band != score.band:
+        _notify_band_changed([(lead_id, old_band, score.band, lead_version, rules.version)], reason=reason)
     if current is None or old_total != result.total:
         ScoreHistory.objects.create(
             lead_id=lead_id,
@@ -307,6 +310,8 @@ def _store_score(
 class BulkScoreOutcome:
     changed_lead_ids: list[int]  # leads whose stored score (any part, band or fired list) changed
     totals_changed: int  # history rows written
+    # (lead_id, old band or "", new band, lead version) of the leads whose band changed
+    band_changes: list[tuple[int, str, str, int]] = field(default_factory=list)
 
 
 def apply_scores_sql(
@@ -368,25 +373,31 @@ def apply_scores_sql(
                 f"SELECT c.lead_id, o.total, c.total, c.band, %s, %s, c.lead_version, %s "
                 f"FROM changed c LEFT JOIN scoring_leadscore o ON o.lead_id = c.lead_id "
                 f"WHERE o.total IS DISTINCT FROM c.total RETURNING 1) "
-                f"SELECT c.lead_id, (SELECT count(*) FROM h) FROM changed c"
+                # The main query still sees the old rows too: o.band is the band before.
+                f"SELECT c.lead_id, (SELECT count(*) FROM h), COALESCE(o.band, ''), c.band, c.lead_version "
+                f"FROM changed c LEFT JOIN scoring_leadscore o ON o.lead_id = c.lead_id"
             )
             cursor.execute(
                 sql, [*params, rules.version, now, rules.version, rules.version, now, reason, rules.version, now]
             )
             rows = cursor.fetchall()
-            outcome = BulkScoreOutcome([r[0] for r in rows], rows[0][1] if rows else 0)
+            band_changes = [(r[0], r[2], r[3], r[4]) for r in rows if r[2] != r[3]]
+            outcome = BulkScoreOutcome([r[0] for r in rows], rows[0][1] if rows else 0, band_changes)
         else:
             cursor.execute("CREATE TEMP TABLE IF NOT EXISTS scoring_chunk AS " + select_sql + " LIMIT 0", params)
             cursor.execute("DELETE FROM scoring_chunk")
             cursor.execute("INSERT INTO scoring_chunk " + select_sql, params)
             cursor.execute(
-                "SELECT n.id FROM scoring_chunk n LEFT JOIN scoring_leadscore s ON s.lead_id = n.id "  # noqa: S608
+                "SELECT n.id, COALESCE(s.band, ''), n.band, n.version "
+                "FROM scoring_chunk n LEFT JOIN scoring_leadscore s ON s.lead_id = n.id "
                 "WHERE s.lead_id IS NULL OR (("
                 + distinct.replace("excluded.lead_version", "n.version").replace("excluded.", "n.")
                 + ") AND s.rules_version <= %s AND s.lead_version <= n.version)",
                 [rules.version],
             )
-            changed_ids = [r[0] for r in cursor.fetchall()]
+            changed_rows = cursor.fetchall()
+            changed_ids = [r[0] for r in changed_rows]
+            band_changes = [(r[0], r[1], r[2], r[3]) for r in changed_rows if r[1] != r[2]]
             cursor.execute(
                 f"INSERT INTO scoring_scorehistory ({history_cols}) "  # noqa: S608
                 "SELECT n.id, s.total, n.total, n.band, %s, %s, n.version, %s FROM scoring_chunk n "
@@ -401,8 +412,9 @@ def apply_scores_sql(
                 f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard}",
                 [rules.version, now],
             )
-            outcome = BulkScoreOutcome(changed_ids, totals_changed)
+            outcome = BulkScoreOutcome(changed_ids, totals_changed, band_changes)
         _notify_score_changed(outcome.changed_lead_ids, reason=reason)
+        _notify_band_changed([(*c, rules.version) for c in outcome.band_changes], reason=reason)
     return outcome
 
 
@@ -411,6 +423,13 @@ def _notify_score_changed(lead_ids: Iterable[int], *, reason: str) -> None:
     ids = tuple(lead_ids)
     if ids:
         transaction.on_commit(lambda: score_changed.send(sender=LeadScore, lead_ids=ids, reason=reason))
+
+
+def _notify_band_changed(changes: Sequence[tuple[int, str, str, int, int]], *, reason: str) -> None:
+    """``band_changed`` after commit: webhooks (segments) subscribe to it."""
+    frozen = tuple(changes)
+    if frozen:
+        transaction.on_commit(lambda: band_changed.send(sender=LeadScore, changes=frozen, reason=reason))
 
 
 def score_leads(*, lead_ids: Iterable[int], reason: str = ScoreChangeReason.LEAD_CHANGE) -> int:

@@ -1,4 +1,4 @@
-"""Admin for segments, pipelines, queues, policies, routing jobs and exports; saves go through services."""
+"""Admin for segments, pipelines, queues, policies, routing jobs, exports and webhooks; saves go through services."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 
 from scoring.admin import ManagersOnlyMixin, ReadOnlyMixin
 
-from . import services
+from . import services, webhooks
 from .attributes import describe_condition
 from .models import (
     AssignmentPolicy,
@@ -32,6 +32,10 @@ from .models import (
     RoutingJob,
     Segment,
     Stage,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 
 
@@ -285,3 +289,99 @@ class LeadPlacementAdmin(ManagersOnlyMixin, admin.ModelAdmin):
         for lead_id in queryset.values_list("lead_id", flat=True):
             services.release_lead_owner(lead=lead_id)
         self.message_user(request, _("%(n)d leads released.") % {"n": queryset.count()})
+
+
+# --- outbound webhooks ----------------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label=gettext_lazy("URL"), max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        label=gettext_lazy("events"), choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple
+    )
+    secret = forms.CharField(
+        label=gettext_lazy("signing secret"),
+        required=False,
+        max_length=128,
+        widget=forms.TextInput(attrs={"size": 70, "autocomplete": "off"}),
+        help_text=gettext_lazy(
+            "Receivers check X-Leadqual-Signature: sha256=<hex HMAC-SHA256 of the raw body with this secret>. "
+            "Leave empty for a new random secret."
+        ),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "url", "events", "active", "secret"]
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "attempted_at", "response_code", "error", "duration_ms", "retry_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ManagersOnlyMixin, admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ("name", "url", "event_list", "active", "masked_secret", "created_at")
+    list_filter = ("active",)
+    search_fields = ("name", "url")
+
+    @admin.display(description=gettext_lazy("events"))
+    def event_list(self, obj: WebhookEndpoint) -> str:
+        labels = dict(WebhookEvent.choices)
+        return ", ".join(str(labels.get(e, e)) for e in obj.events)
+
+    @admin.display(description=gettext_lazy("secret"))
+    def masked_secret(self, obj: WebhookEndpoint) -> str:
+        return webhooks.mask_secret(obj.secret)
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: forms.ModelForm, change: bool) -> None:
+        data = {name: form.cleaned_data.get(name) for name in webhooks.ENDPOINT_FIELDS}
+        data["events"] = list(data["events"] or [])
+        try:
+            saved = webhooks.save_webhook_endpoint(endpoint=obj if change else None, data=data)
+        except ValidationError as exc:
+            # The form validated the same fields; a service error here is a race, shown as a message.
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return
+        obj.pk = saved.pk
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "endpoint", "event", "lead_id", "state", "attempts", "response_code", "created_at")
+    list_filter = ("state", "event", "endpoint")
+    list_select_related = ("endpoint",)
+    search_fields = ("=event_id", "=lead_id")
+    readonly_fields = (
+        "endpoint",
+        "event",
+        "event_id",
+        "lead_id",
+        "payload",
+        "state",
+        "attempts",
+        "response_code",
+        "error",
+        "created_at",
+        "last_attempt_at",
+        "next_attempt_at",
+        "delivered_at",
+    )
+    inlines = [WebhookAttemptInline]
+    actions = ["send_again"]
+
+    @admin.action(description=gettext_lazy("Send the failed deliveries again"))
+    def send_again(self, request: HttpRequest, queryset: Any) -> None:
+        count = webhooks.redeliver(delivery_ids=queryset.values_list("id", flat=True))
+        self.message_user(request, _("%(count)d deliveries queued again.") % {"count": count}, messages.SUCCESS)

@@ -1,9 +1,11 @@
-"""Segments, pipelines and stages, nurture queues, assignment policies, lead placement, routing history and exports."""
+"""Segments, pipelines, queues, policies, placement, routing history, exports and outbound webhooks."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -386,3 +388,111 @@ class ExportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.started_at:%Y-%m-%d %H:%M}: {self.rows}"
+
+
+# --- outbound webhooks ---------------------------------------------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    ENTERED_BAND_A = "lead.entered_band_a", _("Lead entered band A")
+    ROUTED = "lead.routed", _("Lead routed")
+    QUALIFIED = "lead.qualified", _("Lead qualified")
+    WON_LOST = "lead.won_lost", _("Lead won or lost")
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL a manager registered for some events; every delivery is signed with its secret."""
+
+    name = models.CharField(_("name"), max_length=120)
+    url = models.URLField(_("URL"), max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=128,
+        default=new_webhook_secret,
+        help_text=_("The receiver checks X-Leadqual-Signature: sha256=HMAC-SHA256(secret, raw body), in hex."),
+    )
+    events = models.JSONField(
+        _("events"), default=list, blank=True, help_text=_("The event names this endpoint receives.")
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: its payload, state, attempts so far and the last response."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    event = models.CharField(_("event"), max_length=40, choices=WebhookEvent.choices)
+    # The same for every endpoint and every retry: receivers deduplicate on it.
+    event_id = models.UUIDField(_("event id"))
+    lead_id = models.BigIntegerField(_("lead id"), null=True, blank=True)
+    payload = models.JSONField(_("payload"))
+    state = models.CharField(_("state"), max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    response_code = models.PositiveSmallIntegerField(_("last response code"), null=True, blank=True)
+    error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    # Set while an attempt is in flight, so a redelivered task message does not post twice at once.
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_endpoint_event_unique")
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="webhook_delivery_state_idx"),
+            models.Index(fields=["lead_id"], name="webhook_delivery_lead_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.endpoint_id} ({self.state})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: when, the response code or the error, how long, when the next one is due."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    attempted_at = models.DateTimeField(_("attempted at"))
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+    response_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    retry_at = models.DateTimeField(_("retry at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        ordering = ["delivery", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number}: {self.response_code or self.error}"

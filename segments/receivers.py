@@ -28,3 +28,17 @@ def enqueue_routing_job(sender: Any, job_id: int, **kwargs: Any) -> None:
     from .tasks import start_routing_job
 
     start_routing_job.delay("rescore")
+
+
+def enqueue_band_webhooks(sender: Any, changes: tuple[tuple[Any, ...], ...], **kwargs: Any) -> None:
+    """Runs after commit: a lead entering band A may be a webhook event (enqueued only if someone listens)."""
+    from .webhooks import emit_band_changes
+
+    emit_band_changes(changes=changes)
+
+
+def enqueue_status_webhooks(sender: Any, changes: tuple[tuple[Any, ...], ...], **kwargs: Any) -> None:
+    """Runs after commit: qualified, won and lost may be webhook events (enqueued only if someone listens)."""
+    from .webhooks import emit_status_changes
+
+    emit_status_changes(changes=changes)
