@@ -85,4 +85,8 @@ def load_synthetic(*, leads: int, seed: float = 0.42) -> dict[str, float]:
         cursor.execute("ANALYZE leads_company, leads_lead, leads_qualification, leads_engagementevent")
         cursor.execute("SELECT count(*) FROM leads_engagementevent")
         events = cursor.fetchone()[0]
+    # The demo teams (territories for routing) and users (the API bench reads as "manager").
+    from leads.demo import ensure_demo_teams_and_users
+
+    ensure_demo_teams_and_users()
     return {"leads": leads, "companies": companies, "events": events, "seconds": time.perf_counter() - started}

@@ -32,7 +32,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def _prepare(leads: int) -> None:
     from django.db import connection
 
-    from leads.demo import seed_demo_data
+    from leads.demo import ensure_demo_teams_and_users, seed_demo_data
     from leads.models import Lead
     from scoring import services as scoring_services
     from scoring.defaults import DEFAULT_RULES
@@ -40,6 +40,9 @@ def _prepare(leads: int) -> None:
     from segments.defaults import seed_default_segments
     from segments.models import LeadPlacement, Segment
 
+    # Territory segments need teams (a synthetic base has none: every lead would land in
+    # "outside our territory"); the demo teams and users cover the usual countries.
+    ensure_demo_teams_and_users()
     have = Lead.objects.count()
     if have < leads:
         print(f"seeding {leads - have} demo leads (about 1,300 leads/s)")

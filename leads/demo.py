@@ -526,7 +526,7 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 # --- teams and users ---------------------------------------------------------------------------
 
 
-def _ensure_teams_and_users() -> tuple[dict[str, Team], dict[str, Any]]:
+def ensure_demo_teams_and_users() -> tuple[dict[str, Team], dict[str, Any]]:
     """Create the demo teams and users that are missing; give every demo user its role and team.
 
     An existing team or user is kept as it is (its password is not reset).
@@ -1010,7 +1010,7 @@ def seed_demo_data(*, leads: int = 2000, seed: int = 1, now: datetime | None = N
     if now is None:
         now = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     with transaction.atomic(), _explicit_timestamps(Company, Lead, EngagementEvent):
-        teams, users = _ensure_teams_and_users()
+        teams, users = ensure_demo_teams_and_users()
         gen = _DemoGenerator(seed=seed, now=now, teams=teams, users=users)
         # Emails already stored stay taken (the database enforces case-insensitive uniqueness).
         gen.used_emails.update(e.lower() for e in Lead.objects.values_list("email", flat=True).iterator())
