@@ -1,4 +1,4 @@
-"""Admin pages for teams, companies, leads and events: they validate and call services."""
+"""Admin pages for teams, companies, leads, events and capture forms: they validate and call services."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
-from .models import Company, EngagementEvent, Lead, Membership, Qualification, Team
+from . import capture, services
+from .models import CaptureForm, Company, EngagementEvent, Lead, Membership, Qualification, QuestionUse, Team
+from .roles import is_manager
 
 
 class MembershipInline(admin.StackedInline):
@@ -181,3 +184,91 @@ class EngagementEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: EngagementEvent | None = None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
+
+
+# --- public capture forms -------------------------------------------------------------------
+
+
+def _question_field(key: str) -> forms.ChoiceField:
+    return forms.ChoiceField(label=capture.QUESTIONS[key].label, choices=QuestionUse.choices, initial="hidden")
+
+
+class _CaptureFormAdminForm(forms.ModelForm):
+    """The form's settings plus one "not asked / optional / required" choice per catalogue question."""
+
+    class Meta:
+        model = CaptureForm
+        fields = ["slug", "title", "intro", "thank_you", "active", "source", "campaign", "embed_origins"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        questions = self.instance.questions or {}
+        for key in capture.QUESTIONS:
+            self.fields[f"q_{key}"].initial = questions.get(key, QuestionUse.HIDDEN)
+
+    def clean_embed_origins(self) -> str:
+        try:
+            return capture.clean_origins(self.cleaned_data.get("embed_origins", ""))
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["embed_origins"]) from None
+
+    def questions(self) -> dict[str, str]:
+        return {key: self.cleaned_data[f"q_{key}"] for key in capture.QUESTIONS}
+
+
+# The question fields are declared on the class (the admin checks its fieldsets against declared fields).
+CaptureFormAdminForm = type(
+    "CaptureFormAdminForm",
+    (_CaptureFormAdminForm,),
+    {"__module__": __name__, **{f"q_{key}": _question_field(key) for key in capture.QUESTIONS}},
+)
+
+
+@admin.register(CaptureForm)
+class CaptureFormAdmin(admin.ModelAdmin):
+    """Managers only: which questions a public form asks, how its leads are tagged, who may embed it."""
+
+    form = CaptureFormAdminForm
+    list_display = ("title", "slug", "active", "source", "campaign", "page_link", "updated_at")
+    list_filter = ("active", "source")
+    search_fields = ("title", "slug", "campaign")
+    prepopulated_fields = {"slug": ("title",)}
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        groups = {"contact": _("Contact"), "company": _("Company"), "bant": _("BANT"), "consent": _("Consent")}
+        return [
+            (None, {"fields": ["title", "slug", "active", "intro", "thank_you"]}),
+            (_("New leads"), {"fields": ["source", "campaign"]}),
+            *[
+                (label, {"fields": [f"q_{q.key}" for q in capture.QUESTIONS.values() if q.group == group]})
+                for group, label in groups.items()
+            ],
+            (_("Embedding"), {"fields": ["embed_origins"]}),
+        ]
+
+    @admin.display(description=_("page"))
+    def page_link(self, obj: CaptureForm) -> str:
+        url = reverse("leads:capture", args=[obj.slug])
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_manager(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return is_manager(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user)
+
+    def save_model(self, request: HttpRequest, obj: CaptureForm, form: _CaptureFormAdminForm, change: bool) -> None:
+        data = {name: form.cleaned_data.get(name) for name in _CaptureFormAdminForm.Meta.fields}
+        saved = capture.save_capture_form(
+            capture_form=obj if change else None, data={**data, "questions": form.questions()}
+        )
+        obj.pk = saved.pk

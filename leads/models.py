@@ -423,6 +423,55 @@ class EngagementEvent(models.Model):
         return f"{self.get_kind_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+# --- public capture forms ----------------------------------------------------------------
+
+
+class QuestionUse(models.TextChoices):
+    HIDDEN = "hidden", _("Not asked")
+    OPTIONAL = "optional", _("Asked, optional")
+    REQUIRED = "required", _("Asked, required")
+
+
+class CaptureForm(models.Model):
+    """A public questionnaire (no login) at /capture/<slug>/: which questions it asks and how leads are tagged.
+
+    ``questions`` maps a question key of ``leads.capture.QUESTIONS`` to
+    "optional" or "required"; a key not in it is not asked. The email is always
+    asked and required (it identifies the lead).
+    """
+
+    slug = models.SlugField(_("address"), max_length=80, unique=True, help_text=_("The page is /capture/<address>/."))
+    title = models.CharField(_("title"), max_length=200)
+    intro = models.TextField(_("introduction"), blank=True)
+    thank_you = models.TextField(_("thank-you message"), blank=True)
+    active = models.BooleanField(_("active"), default=True, help_text=_("An inactive form's page is not found."))
+    questions = models.JSONField(_("questions"), default=dict, blank=True)
+    source = models.CharField(_("lead source"), max_length=20, choices=LeadSource.choices, default=LeadSource.WEB_FORM)
+    campaign = models.CharField(_("campaign"), max_length=200, blank=True)
+    embed_origins = models.TextField(
+        _("sites that may embed it"),
+        blank=True,
+        help_text=_(
+            "One origin per line, e.g. https://www.example.com: only these pages may show the form in an "
+            "iframe. Empty: the form can be linked to, not embedded."
+        ),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("capture form")
+        verbose_name_plural = _("capture forms")
+        ordering = ["title", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def origins(self) -> list[str]:
+        return [line.strip() for line in self.embed_origins.splitlines() if line.strip()]
+
+
 # --- imports ---------------------------------------------------------------------------
 
 

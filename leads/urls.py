@@ -1,4 +1,4 @@
-"""Pages of the leads app."""
+"""Pages of the leads app (the capture pages are public; the rest need a login)."""
 
 from django.urls import path
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("imports/<int:job_id>/", views.import_detail, name="import_detail"),
     path("imports/<int:job_id>/run/", views.import_run, name="import_run"),
     path("imports/<int:job_id>/report.csv", views.import_report, name="import_report"),
+    path("capture/<slug:slug>/", views.capture_form_page, name="capture"),
+    path("capture/<slug:slug>/thanks/", views.capture_thanks, name="capture_thanks"),
 ]

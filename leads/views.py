@@ -1,4 +1,4 @@
-"""Pages of the leads app: the CSV import flow (upload, mapping, dry-run preview, run, report)."""
+"""Pages of the leads app: the CSV import flow (upload, mapping, dry-run preview, run, report), public capture forms."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from . import capture
+from .forms import CaptureSubmissionForm
 from .imports import service
 from .imports.detect import open_text, sniff
 from .imports.forms import MappingForm, UploadForm
@@ -27,7 +29,7 @@ from .imports.selectors import (
     list_saved_mappings,
     top_reasons,
 )
-from .models import ImportJob, ImportState
+from .models import CaptureForm, ImportJob, ImportState
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -127,3 +129,57 @@ def import_report(request: HttpRequest, job_id: int) -> StreamingHttpResponse:
     response = StreamingHttpResponse(iter_issue_report(job=job, header=_header(job)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected-rows.csv"'
     return response
+
+
+# --- public capture forms (no login) ---------------------------------------------------------
+
+
+def _capture_page(request: HttpRequest, capture_form: CaptureForm, template: str, context: dict, status: int = 200):
+    """Render a capture page; only the sites the form names may frame it (CSP frame-ancestors)."""
+    response = render(request, template, {"capture_form": capture_form, **context}, status=status)
+    origins = capture_form.origins
+    if origins:
+        # X-Frame-Options cannot name several sites: the CSP directive (which browsers prefer) does.
+        response.xframe_options_exempt = True
+        response._csp_replace = {"frame-ancestors": ["'self'", *origins]}  # type: ignore[attr-defined]
+    return response
+
+
+def _capture_form_or_404(slug: str) -> CaptureForm:
+    capture_form = capture.get_active_capture_form(slug=slug)
+    if capture_form is None:
+        raise Http404(_("No such form."))
+    return capture_form
+
+
+@require_http_methods(["GET", "POST"])
+def capture_form_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The questionnaire: 303 to the thank-you page when saved, 400 with field errors, 429 when over the limit."""
+    capture_form = _capture_form_or_404(slug)
+    if request.method == "GET":
+        form = CaptureSubmissionForm(capture_form=capture_form)
+        return _capture_page(request, capture_form, "capture/form.html", {"form": form})
+    if not capture.allow_capture_submission(client=request.META.get("REMOTE_ADDR", "")):
+        response = _capture_page(request, capture_form, "capture/limited.html", {}, status=429)
+        response["Retry-After"] = "3600"
+        return response
+    form = CaptureSubmissionForm(request.POST, capture_form=capture_form)
+    if form.is_spam:
+        return redirect("leads:capture_thanks", slug=slug, permanent=False)  # dropped, and nothing says so
+    if form.is_valid():
+        try:
+            capture.submit_capture_form(capture_form=capture_form, answers=form.answers())
+        except ValidationError as exc:
+            for name, messages_ in exc.message_dict.items():
+                form.add_error(name if name in form.fields else None, messages_)
+        else:
+            response = redirect("leads:capture_thanks", slug=slug)
+            response.status_code = 303
+            return response
+    return _capture_page(request, capture_form, "capture/form.html", {"form": form}, status=400)
+
+
+@require_http_methods(["GET"])
+def capture_thanks(request: HttpRequest, slug: str) -> HttpResponse:
+    capture_form = _capture_form_or_404(slug)
+    return _capture_page(request, capture_form, "capture/thanks.html", {})
