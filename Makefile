@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 LEADS ?= 100000
 
-.PHONY: run test lint format bench clean-venv chromium
+.PHONY: run test lint format bench faults clean-venv chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ format: $(DEV_STAMP)
 ## make bench: every benchmark under bench/ on PostgreSQL and Redis (LEADS=1000000 for the full run).
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench --leads $(LEADS)
+
+## make faults: the fault-and-abuse suite at full size against PostgreSQL, Redis and real workers; prints its table.
+faults: $(DEV_STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/leadqual} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	FAULTS_SIZE=$${FAULTS_SIZE:-full} LEADQUAL_REQUIRE_SERVICES=1 \
+	$(BIN)/pytest -p no:cacheprovider -q tests/faults $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
