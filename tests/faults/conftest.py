@@ -1,4 +1,4 @@
-"""The fault suite's figures: record_figure() per scenario, one table at the end, JSON lines in bench/results/faults.jsonl."""
+"""Fault suite figures: record_figure() per scenario, one table at the end, JSON lines in bench/results."""
 
 from __future__ import annotations
 
