@@ -5,6 +5,8 @@
 Reads run against the leads already in ``leadqual_bench`` (nothing there is reloaded or changed,
 apart from one API token for its ``manager`` user). The ingest writes 100,000 events, so it runs
 against a scratch database of its own (``leadqual_apibench``, synthetic leads), never the shared one.
+With REDIS_URL set, a real Celery worker on a private queue scores the ingest's changes as they come,
+and the bench also reports how long after the last batch every affected lead's score is current.
 Both are served by gunicorn with 4 workers on a free loopback port, driven by 16 client threads.
 """
 
@@ -21,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -183,9 +186,9 @@ def bench_reads(*, base_url: str, seconds: float) -> list[dict]:
 # --- ingest ------------------------------------------------------------------------------------------
 
 
-def _prepare_ingest_db(base_url: str, leads: int) -> tuple[str, list[int]]:
+def _prepare_ingest_db(base_url: str, leads: int, db: str = INGEST_DB) -> tuple[str, list[int]]:
     """A scratch database with synthetic leads and a manager token (the shared bench db stays untouched)."""
-    url = ensure_database(base_url, INGEST_DB)
+    url = ensure_database(base_url, db)
     code = f"""
 import django, json
 django.setup()
@@ -214,13 +217,71 @@ print(json.dumps({{"token": token.key, "ids": list(Lead.objects.values_list("id"
     return data["token"], data["ids"]
 
 
-def bench_ingest(*, base_url: str, events: int, leads: int, batch: int = 1000) -> dict:
-    token, ids = _prepare_ingest_db(base_url, leads)
-    # Score tasks go to an in-memory broker: this measures the ingest path, and no worker of
-    # another run ever receives lead ids from this scratch database.
-    proc, port = _start_gunicorn(
-        database_url=_db_url(base_url, INGEST_DB), extra_env={"CELERY_BROKER_URL": "memory://", "REDIS_URL": ""}
-    )
+def _start_worker(*, database_url: str, queue: str) -> tuple[subprocess.Popen, Path]:
+    """A Celery worker (production settings, 2 processes) on a private queue pair, against ``database_url``."""
+    log = Path(tempfile.mkstemp(prefix="apibench-worker-", suffix=".log")[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "leadqual", "worker", "-Q", f"{queue},{queue}-routing",
+         "-c", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+         "-n", f"apibench-{queue}@%h"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "CELERY_QUEUE": queue,
+             "LEADQUAL_ROUTING_QUEUE": f"{queue}-routing", "DEBUG": "False", "ALLOWED_HOSTS": "localhost",
+             "SECRET_KEY": "bench-" + secrets.token_hex(16), "SECURE_SSL_REDIRECT": "False"},
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            raise RuntimeError(f"worker did not start; see {log}")
+        time.sleep(0.2)
+    return proc, log
+
+
+def _delete_queues(queue: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    for name in (queue, f"{queue}-routing"):
+        client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+
+
+def _stale_scores(database_url: str, ids: list[int]) -> int:
+    """Affected leads whose stored score is missing or older than the lead."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM leads_lead l LEFT JOIN scoring_leadscore s ON s.lead_id = l.id "
+            "WHERE l.id = ANY(%s) AND (s.lead_id IS NULL OR s.lead_version < l.version)",
+            [ids],
+        )
+        return cur.fetchone()[0]
+
+
+def bench_ingest(
+    *, base_url: str, events: int, leads: int, batch: int = 1000, db: str = INGEST_DB, score_lag: bool = True
+) -> dict:
+    """Events/s through the batch endpoint; with ``score_lag`` (needs REDIS_URL) a real worker consumes the
+    score tasks meanwhile, and the seconds from the end of the ingest until every affected lead's stored
+    score has the lead's version are measured too."""
+    token, ids = _prepare_ingest_db(base_url, leads, db)
+    database_url = _db_url(base_url, db)
+    score_lag = score_lag and bool(os.environ.get("REDIS_URL"))
+    worker = celery_queue = None
+    if score_lag:
+        celery_queue = f"apibench-{secrets.token_hex(4)}"
+        worker, worker_log = _start_worker(database_url=database_url, queue=celery_queue)
+        broker_env = {"CELERY_QUEUE": celery_queue, "LEADQUAL_ROUTING_QUEUE": f"{celery_queue}-routing"}
+    else:
+        # Score tasks go to an in-memory broker: this measures the ingest path alone, and no
+        # worker of another run ever receives lead ids from this scratch database.
+        broker_env = {"CELERY_BROKER_URL": "memory://", "REDIS_URL": ""}
+    try:
+        proc, port = _start_gunicorn(database_url=database_url, extra_env=broker_env)
+    except Exception:
+        if worker is not None:
+            _stop(worker)
+        raise
     now = datetime.now(UTC)
     batches = []
     rng = random.Random(7)
@@ -259,6 +320,8 @@ def bench_ingest(*, base_url: str, events: int, leads: int, batch: int = 1000) -
                 latencies.append(time.perf_counter() - started)
                 created[0] += payload["created"]
 
+    affected = sorted({item["lead"] for body in batches for item in json.loads(body)["events"]})
+    lag: dict = {}
     try:
         began = time.perf_counter()
         threads = [threading.Thread(target=sender) for _ in range(WORKERS)]
@@ -266,9 +329,22 @@ def bench_ingest(*, base_url: str, events: int, leads: int, batch: int = 1000) -
             thread.start()
         for thread in threads:
             thread.join()
-        elapsed = time.perf_counter() - began
+        ended = time.perf_counter()
+        elapsed = ended - began
+        if worker is not None:
+            # From the last batch's answer until every affected lead's score is current.
+            backlog = stale = _stale_scores(database_url, affected)
+            while stale > 0:
+                if time.perf_counter() - ended > 600:
+                    raise RuntimeError(f"{stale} scores still stale after 600 s; see {worker_log}")
+                time.sleep(0.05)
+                stale = _stale_scores(database_url, affected)
+            lag = {"score_lag_s": time.perf_counter() - ended, "stale_at_end": backlog}
     finally:
         _stop(proc)
+        if worker is not None:
+            _stop(worker)
+            _delete_queues(celery_queue)
     latencies.sort()
     return {
         "events": events,
@@ -277,6 +353,9 @@ def bench_ingest(*, base_url: str, events: int, leads: int, batch: int = 1000) -
         "events_per_s": events / elapsed,
         "batch_p50_ms": 1000 * statistics.median(latencies),
         "batch_p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "affected_leads": len(affected),
+        "worker": worker is not None,
+        **lag,
     }
 
 
@@ -286,29 +365,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--ingest-leads", type=int, default=20_000)
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument("--ingest-db", default=INGEST_DB, help="scratch database of the ingest")
+    parser.add_argument(
+        "--no-score-lag", action="store_true", help="no worker: score tasks go nowhere (ingest path alone)"
+    )
     args = parser.parse_args(argv)
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
         print("bench.api_bench: DATABASE_URL must point at PostgreSQL", file=sys.stderr)
         return 2
-    rows = bench_reads(base_url=base, seconds=args.seconds)
-    print(f"reads: gunicorn {WORKERS} workers, {CLIENTS} clients, {args.seconds:.0f} s each, db {READ_DB}")
-    print(f"{'scenario':<12}{'via':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    for row in rows:
-        print(
-            f"{row['scenario']:<12}{row['via']:<7}{row['rps']:>9.0f}{row['p50_ms']:>9.1f}"
-            f"{row['p99_ms']:>9.1f}{row['errors']:>8}"
-        )
-    for name in ("detail", "hottest 50"):
-        api, plain = (next(r for r in rows if r["scenario"] == name and r["via"] == v) for v in ("api", "plain"))
-        print(f"{name}: API/plain throughput {api['rps'] / plain['rps']:.2f}")
+    if not args.skip_reads:
+        rows = bench_reads(base_url=base, seconds=args.seconds)
+        print(f"reads: gunicorn {WORKERS} workers, {CLIENTS} clients, {args.seconds:.0f} s each, db {READ_DB}")
+        print(f"{'scenario':<12}{'via':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        for row in rows:
+            print(
+                f"{row['scenario']:<12}{row['via']:<7}{row['rps']:>9.0f}{row['p50_ms']:>9.1f}"
+                f"{row['p99_ms']:>9.1f}{row['errors']:>8}"
+            )
+        for name in ("detail", "hottest 50"):
+            api, plain = (next(r for r in rows if r["scenario"] == name and r["via"] == v) for v in ("api", "plain"))
+            print(f"{name}: API/plain throughput {api['rps'] / plain['rps']:.2f}")
     if not args.skip_ingest:
-        result = bench_ingest(base_url=base, events=args.events, leads=args.ingest_leads)
+        result = bench_ingest(
+            base_url=base,
+            events=args.events,
+            leads=args.ingest_leads,
+            db=args.ingest_db,
+            score_lag=not args.no_score_lag,
+        )
+        meanwhile = "a Celery worker (2 processes) scoring meanwhile" if result["worker"] else "no worker"
         print(
-            f"ingest: {result['events']} events in batches of 1,000 by {WORKERS} senders: "
+            f"ingest: {result['events']} events in batches of 1,000 by {WORKERS} senders, {meanwhile}: "
             f"{result['events_per_s']:.0f} events/s ({result['seconds']:.1f} s), created {result['created']}, "
             f"batch p50 {result['batch_p50_ms']:.0f} ms, p99 {result['batch_p99_ms']:.0f} ms"
         )
+        if result["worker"]:
+            print(
+                f"scores current: {result['score_lag_s']:.2f} s after the ingest ended, every one of the "
+                f"{result['affected_leads']} affected leads' stored score had the lead's version "
+                f"({result['stale_at_end']} were stale when the last batch was answered)"
+            )
     return 0
 
 
