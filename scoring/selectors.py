@@ -40,10 +40,14 @@ def get_lead_snapshot_and_score(
     *, lead_id: int, now: datetime, window_days: int, lock: bool = False
 ) -> tuple[LeadSnapshot, LeadScore | None] | None:
     """The snapshot and the stored score, read in the same queries (the scoring hot path)."""
-    leads = Lead.objects.select_related("company", "qualification", "score")
-    if lock:
-        leads = leads.select_for_update(of=("self",))
-    lead = leads.filter(pk=lead_id).first()
+    if lock and not Lead.objects.select_for_update().filter(pk=lead_id).values_list("pk", flat=True).first():
+        return None
+    # The lock is taken by its own statement first: a locking read that waited for a writer
+    # re-reads only the locked row (the new version) and joins the BANT, company and score
+    # rows of its own older snapshot (PostgreSQL, READ COMMITTED), so a score stamped with
+    # the new version was computed from the old answers (fault suite, scenario 4). Once the
+    # lock is held, this read sees every commit made before it.
+    lead = Lead.objects.select_related("company", "qualification", "score").filter(pk=lead_id).first()
     if lead is None:
         return None
     return _snapshot(lead, now=now, window_days=window_days), getattr(lead, "score", None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from leads import services as lead_services
@@ -75,6 +77,38 @@ def test_04_two_clients_save_different_fields_of_one_lead(require_postgres, tran
     assert errors == []
     assert final.version >= 1 + 3 * rounds - 3  # every write bumped the version (the no-op first budget aside)
     assert lost == 0
+    assert wrong == 0
+
+
+@pytest.mark.postgres
+def test_04_a_score_that_waited_for_an_edit_scores_the_edit(require_postgres, transactional_db, record_figure):
+    """The race of scenario 4 made deterministic: a scorer blocked on an editor's row lock.
+
+    Before the fix, the scorer's locking read re-read the lead row after the editor committed (new
+    version) but joined the BANT row of its older snapshot, so it stored the new version with the old
+    total, and nothing ever rescored it (the score looked current).
+    """
+    services.replace_rule_set(rules=RULES, start_job=False)
+    lead = factories.LeadFactory(company=factories.CompanyFactory(industry="manufacturing"))
+    services.score_lead(lead_id=lead.pk)
+    locked = threading.Event()
+
+    def editor():
+        with transaction.atomic():
+            Lead.objects.select_for_update().get(pk=lead.pk)
+            Qualification.objects.filter(lead_id=lead.pk).update(budget="approved")
+            Lead.objects.filter(pk=lead.pk).update(version=F("version") + 1)
+            locked.set()
+            time.sleep(0.5)  # the scorer is waiting on the lock now
+
+    def scorer():
+        assert locked.wait(timeout=10)
+        services.score_lead(lead_id=lead.pk)
+
+    assert _race(editor, scorer) == []
+    stored = LeadScore.objects.get(lead=lead)
+    wrong = int(stored.total != 30 or stored.lead_version != Lead.objects.get(pk=lead.pk).version)
+    record_figure("4 racing edits", "score stored by a scorer that waited for the edit, wrong", wrong, "0")
     assert wrong == 0
 
 
