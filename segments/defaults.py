@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from . import services
-from .models import PolicyKind, Segment
+from .models import PolicyKind, Segment, StageOutcome
 
 
 @transaction.atomic
@@ -17,6 +17,7 @@ def seed_default_segments() -> list[Segment]:
         description=_("Small companies with big potential: short cycle, one decision maker."),
         stages=[_("New"), _("Contacted"), _("Qualified"), _("Proposal"), _("Won"), _("Lost")],
         closed=[_("Won"), _("Lost")],
+        outcomes={_("Won"): StageOutcome.WON, _("Lost"): StageOutcome.LOST},
     )
     enterprise = services.create_pipeline(
         name=_("Enterprise"),
@@ -32,12 +33,14 @@ def seed_default_segments() -> list[Segment]:
             _("Lost"),
         ],
         closed=[_("Won"), _("Lost")],
+        outcomes={_("Won"): StageOutcome.WON, _("Lost"): StageOutcome.LOST},
     )
     review = services.create_pipeline(
         name=_("Disqualification review"),
         description=_("A manager decides whether these leads are worth selling to at all."),
         stages=[_("To review"), _("Kept"), _("Disqualified")],
         closed=[_("Kept"), _("Disqualified")],
+        outcomes={_("Disqualified"): StageOutcome.DISQUALIFIED},
     )
     education = services.create_nurture_queue(
         name=_("Educational nurture"),

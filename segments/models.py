@@ -30,11 +30,33 @@ class Pipeline(models.Model):
         return self.name
 
 
+class StageOutcome(models.TextChoices):
+    """What entering a stage means for the lead's status (leads.LeadStatus)."""
+
+    OPEN = "open", _("Open: the lead is still being sold to")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost (a reason is required)")
+    DISQUALIFIED = "disqualified", _("Disqualified (a reason is required)")
+
+
+#: Outcomes whose stage needs a reason from whoever moves a lead there (the lead's status_reason).
+OUTCOMES_NEEDING_REASON = (StageOutcome.LOST, StageOutcome.DISQUALIFIED)
+
+
 class Stage(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
     name = models.CharField(_("name"), max_length=80)
     position = models.PositiveSmallIntegerField(_("position"))
     is_closed = models.BooleanField(_("closed stage"), default=False, help_text=_("Won or lost: no more selling."))
+    outcome = models.CharField(
+        _("outcome"),
+        max_length=20,
+        choices=StageOutcome.choices,
+        default=StageOutcome.OPEN,
+        help_text=_(
+            "Moving a lead here sets its status: won, lost or disqualified (with a reason); open changes none."
+        ),
+    )
 
     class Meta:
         verbose_name = _("stage")
@@ -43,10 +65,19 @@ class Stage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pipeline", "position"], name="stage_position_unique"),
             models.UniqueConstraint(fields=["pipeline", "name"], name="stage_name_unique"),
+            models.CheckConstraint(
+                condition=Q(outcome=StageOutcome.OPEN) | Q(is_closed=True),
+                name="stage_outcome_needs_closed",
+                violation_error_message=_("A won, lost or disqualified stage is a closed stage."),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} / {self.name}"
+
+    @property
+    def needs_reason(self) -> bool:
+        return self.outcome in OUTCOMES_NEEDING_REASON
 
 
 class NurtureQueue(models.Model):

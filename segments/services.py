@@ -22,13 +22,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.db.models import IntegerField as IntegerFieldType
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads import services as lead_services
 from leads.jobs import commit_without_flush_wait, resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
-from leads.models import CLOSED_STATUSES, Lead, Membership, Team
+from leads.models import CLOSED_STATUSES, Lead, LeadStatus, Membership, Team
 from leads.roles import Role
+from leads.selectors import get_user_team_id, leads_editable_by
 from scoring.compiler import condition_for
 from scoring.engine import matches
 
@@ -47,6 +49,7 @@ from .models import (
     RoutingReason,
     Segment,
     Stage,
+    StageOutcome,
     StageVisit,
 )
 from .selectors import (
@@ -116,15 +119,34 @@ def delete_segment(*, segment: Segment, acting_user: User | None = None) -> None
 
 
 @transaction.atomic
-def create_pipeline(*, name: str, stages: Sequence[str], description: str = "", closed: Sequence[str] = ()) -> Pipeline:
-    """A pipeline with its stages in the given order (``closed`` names the won/lost stages)."""
+def create_pipeline(
+    *,
+    name: str,
+    stages: Sequence[str],
+    description: str = "",
+    closed: Sequence[str] = (),
+    outcomes: Mapping[str, str] | None = None,
+) -> Pipeline:
+    """A pipeline with its stages in the given order (``closed`` names the won/lost stages).
+
+    ``outcomes`` maps a stage name to a ``StageOutcome`` (won, lost, disqualified): moving a
+    lead there sets its status. A stage with an outcome other than open is a closed stage.
+    """
     if not stages:
         raise ValidationError({"stages": [_("A pipeline needs at least one stage.")]})
+    outcomes = outcomes or {}
     pipeline = Pipeline(name=name.strip(), description=description)
     pipeline.full_clean()
     pipeline.save()
     for position, stage_name in enumerate(stages, start=1):
-        stage = Stage(pipeline=pipeline, name=stage_name.strip(), position=position, is_closed=stage_name in closed)
+        outcome = outcomes.get(stage_name, StageOutcome.OPEN)
+        stage = Stage(
+            pipeline=pipeline,
+            name=stage_name.strip(),
+            position=position,
+            is_closed=stage_name in closed or outcome != StageOutcome.OPEN,
+            outcome=outcome,
+        )
         stage.full_clean()
         stage.save()
     return pipeline
@@ -241,6 +263,140 @@ def move_lead_to_stage(*, lead: Lead | int, stage: Stage, acting_user: User | No
     placement.save(update_fields=["pipeline", "stage", "stage_entered_at"])
     webhooks.emit_routed(lead_ids=[lead_id], decided_at=now)
     return placement
+
+
+#: What a lead's status becomes when it enters a stage with this outcome.
+OUTCOME_STATUS = {
+    StageOutcome.WON: LeadStatus.WON,
+    StageOutcome.LOST: LeadStatus.LOST,
+    StageOutcome.DISQUALIFIED: LeadStatus.DISQUALIFIED,
+}
+#: The most leads one bulk assignment may take (a lead list page shows at most 100).
+MAX_ASSIGN_LEADS = 500
+REASON_MAX_LENGTH = Lead._meta.get_field("status_reason").max_length
+
+
+@dataclass(frozen=True)
+class StageMove:
+    placement: LeadPlacement
+    lead: Lead
+    old_status: str
+
+
+@transaction.atomic
+def move_lead_to_stage_with_outcome(
+    *, lead: Lead | int, stage: Stage, reason: str = "", acting_user: User | None = None
+) -> StageMove:
+    """Move a lead to a stage and give it the stage's outcome, in one transaction.
+
+    A won stage makes the lead won; a lost or disqualified stage makes it lost or
+    disqualified with ``reason`` (required: ValidationError on "reason", nothing written);
+    an open stage reopens a won, lost or disqualified lead as working. The status goes
+    through leads.services (version, history, after-commit signals and webhooks).
+    """
+    lead_id = lead if isinstance(lead, int) else lead.pk
+    reason = (reason or "").strip()
+    if stage.needs_reason and not reason:
+        message = (
+            _("Give a reason when a lead is lost.")
+            if stage.outcome == StageOutcome.LOST
+            else _("Give a reason when a lead is disqualified.")
+        )
+        raise ValidationError({"reason": [message]})
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError({"reason": [_("Keep the reason under %(n)d characters.") % {"n": REASON_MAX_LENGTH + 1}]})
+    # The lead row first, then its placement: the order routing locks them in.
+    old_status = (
+        Lead.objects.select_for_update(of=("self",)).filter(pk=lead_id).values_list("status", flat=True).first()
+    )
+    if old_status is None:
+        raise ValidationError({"lead": [_("This lead does not exist.")]})
+    placement = move_lead_to_stage(lead=lead_id, stage=stage, acting_user=acting_user)
+    data: dict[str, Any] = {}
+    status = OUTCOME_STATUS.get(StageOutcome(stage.outcome))
+    if status is not None:
+        data = {"status": status, "status_reason": reason if stage.needs_reason else ""}
+    elif old_status in CLOSED_STATUSES:
+        data = {"status": LeadStatus.WORKING}
+    try:
+        updated = lead_services.update_lead(lead=lead_id, data=data, acting_user=acting_user) if data else None
+    except ValidationError as exc:
+        # The reason is the only field a person typed here: report it under the form's name.
+        errors = exc.message_dict
+        if "status_reason" in errors:
+            errors["reason"] = errors.pop("status_reason")
+        raise ValidationError(errors) from exc
+    if updated is None:
+        updated = Lead.objects.get(pk=lead_id)
+    return StageMove(placement=placement, lead=updated, old_status=old_status)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    owner: Any
+    lead_ids: list[int]
+    changed: int  # leads whose owner (or team) actually changed
+
+
+def _check_assignable(owner: Any) -> int | None:
+    """The owner's team id; ValidationError unless the owner is an active sales rep."""
+    if owner is None or not owner.is_active:
+        raise ValidationError({"owner": [_("Choose an active sales rep.")]})
+    if not owner.groups.filter(name=Role.SALES_REP.value).exists():
+        raise ValidationError({"owner": [_("Leads can only be assigned to sales reps.")]})
+    return get_user_team_id(owner)
+
+
+@transaction.atomic
+def assign_leads(*, lead_ids: Iterable[int], owner: Any, acting_user: User | None) -> Assignment:
+    """Give every lead the owner, all or nothing; routing keeps the owner from now on (set by hand).
+
+    Raises ValidationError ("lead_ids") naming the ids that do not exist or that
+    ``acting_user`` may not change, and ("owner") unless the owner is an active rep; then
+    nothing is written. Set-based like ``change_lead_owner`` is per lead: one version bump
+    and ``lead_changed`` after commit, the field history, the owner's team for leads without
+    one, and ``manual_owner`` on the placements. The query count does not grow with the leads.
+    """
+    try:
+        ids = sorted({int(i) for i in lead_ids})
+    except (TypeError, ValueError):
+        raise ValidationError({"lead_ids": [_("Lead ids are whole numbers.")]}) from None
+    if not ids:
+        raise ValidationError({"lead_ids": [_("Choose at least one lead.")]})
+    if len(ids) > MAX_ASSIGN_LEADS:
+        raise ValidationError({"lead_ids": [_("Assign at most %(n)d leads at a time.") % {"n": MAX_ASSIGN_LEADS}]})
+    team_id = _check_assignable(owner)
+    scope = leads_editable_by(acting_user) if acting_user is not None else Lead.objects.all()
+    # Locked in id order, so two assignments over overlapping leads cannot deadlock.
+    leads = list(scope.select_for_update(of=("self",)).filter(id__in=ids).order_by("id"))
+    missing = sorted(set(ids) - {lead.pk for lead in leads})
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:20]) + (" …" if len(missing) > 20 else "")
+        raise ValidationError(
+            {
+                "lead_ids": [
+                    _("Nothing was assigned: these leads do not exist or you may not change them: %(ids)s.")
+                    % {"ids": shown}
+                ]
+            }
+        )
+    changed = [lead for lead in leads if lead.owner_id != owner.pk or (lead.team_id is None and team_id)]
+    if changed:
+        changed_ids = [lead.pk for lead in changed]
+        now = timezone.now()
+        lead_services.bump_lead_versions(lead_ids=changed_ids, reason="owner_assigned")
+        fields: dict[str, Any] = {"owner": owner, "updated_at": now}
+        if team_id is not None:  # an owner brings their team when the lead has none (as update_lead does)
+            fields["team"] = Coalesce(F("team"), Value(team_id), output_field=Lead._meta.get_field("team"))
+        Lead.objects.filter(id__in=changed_ids).update(**fields)
+        for lead in changed:
+            lead.owner, lead.version, lead.updated_at = owner, lead.version + 1, now
+            lead.team_id = lead.team_id or team_id
+        # The field history a per-lead save would write, in one insert.
+        Lead.history.bulk_history_create(changed, update=True, default_user=acting_user, default_date=now)
+    LeadPlacement.objects.bulk_create([LeadPlacement(lead_id=i) for i in ids], ignore_conflicts=True)
+    LeadPlacement.objects.filter(lead_id__in=ids).update(manual_owner=True)
+    return Assignment(owner=owner, lead_ids=ids, changed=len(changed))
 
 
 # --- owner picking (shared by both paths) ---------------------------------------------------
