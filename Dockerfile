@@ -1,5 +1,13 @@
 # leadqual production image: gunicorn (web), celery worker and celery beat all run from it.
 # Build: docker compose build (see docker-compose.yml). Configuration comes only from the environment.
+
+# Browser libraries (Chart.js for the analytics page) from the pinned package-lock.json; only their
+# dist files reach the image, where collectstatic picks them up (leadqual/settings.py, STATICFILES_DIRS).
+FROM node:22-slim AS browser-libs
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,6 +28,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 COPY . .
+COPY --from=browser-libs /build/node_modules/chart.js/dist node_modules/chart.js/dist
 
 # Static files are collected into the image (served by WhiteNoise) with production storage
 # (DEBUG=False selects the hashed manifest storage). The SECRET_KEY, hosts and database here

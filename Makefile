@@ -1,14 +1,16 @@
 # leadqual: the two commands (make run, make test) and their helpers.
-# Every install step lives here, so a fresh machine needs only Python 3.11.
+# Every install step lives here, so a fresh machine needs only Python 3.11 (and Node.js with npm for the
+# analytics charts: Chart.js comes from the pinned package-lock.json).
 
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
+NPM_STAMP := node_modules/.installed
 LEADS ?= 100000
 
-.PHONY: run test lint format bench faults clean-venv chromium
+.PHONY: run test lint format bench faults clean-venv chromium npm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +24,19 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(RUN_STAMP)
 
+## Chart.js for the analytics page, from the pinned package-lock.json; reruns only when the lock changes.
+## Without npm the page still works (tables, no charts): say so and go on.
+$(NPM_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --ignore-scripts && touch $@; \
+	else \
+		echo "npm not found: install Node.js and npm for the analytics charts (the page shows its tables without them)." >&2; \
+	fi
+
+npm: $(NPM_STAMP)
+
 ## make run: set up, migrate, load demo data and rules when empty, start web + worker.
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(NPM_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py seed_rules --if-empty
@@ -31,7 +44,7 @@ run: $(RUN_STAMP)
 	$(BIN)/python manage.py runembedded
 
 ## make test: set up, lint, run every test (PostgreSQL/Redis ones when DATABASE_URL/REDIS_URL are set).
-test: $(DEV_STAMP) chromium
+test: $(DEV_STAMP) chromium $(NPM_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -169,6 +169,11 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Chart.js for the analytics page, installed by npm from package-lock.json (make run / make test, the
+# Dockerfile) and served as static/vendor/chart.js/. Without it (npm not run) the page shows only its tables.
+CHARTJS_DIST = BASE_DIR / "node_modules" / "chart.js" / "dist"
+if CHARTJS_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/chart.js", CHARTJS_DIST))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
