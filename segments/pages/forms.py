@@ -1,4 +1,4 @@
-"""Forms of the rep's pages: one BANT form per criterion (the fields leads.services accepts)."""
+"""Forms of the browser app: a BANT form per criterion, moving a lead on the board, bulk assignment."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import Qualification
+from leads.models import Lead, Qualification
 from leads.services import BANT_CRITERIA
+
+from ..services import MAX_ASSIGN_LEADS
 
 
 @dataclass(frozen=True)
@@ -132,3 +134,67 @@ class BantCriterionForm(forms.ModelForm):
         """Who recorded this criterion last, and when (None, None when never)."""
         key = self.criterion.key
         return getattr(self.instance, f"{key}_recorded_by", None), getattr(self.instance, f"{key}_recorded_at", None)
+
+
+class MoveLeadForm(forms.Form):
+    """The stage a lead moves to on the board, and the reason a lost or disqualified stage asks for.
+
+    The stages come from the lead's pipeline (no query); whether the reason is required
+    is the service's rule (segments.services.move_lead_to_stage_with_outcome).
+    """
+
+    stage = forms.TypedChoiceField(label=_("Move to"), coerce=int)
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=Lead._meta.get_field("status_reason").max_length,
+        widget=forms.TextInput(attrs={"placeholder": _("Why was it lost?")}),
+    )
+
+    def __init__(self, *args: Any, stages: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stages = {stage.pk: stage for stage in stages}
+        self.fields["stage"].choices = [(stage.pk, stage.name) for stage in stages]
+
+    def clean_stage(self) -> Any:
+        return self.stages[self.cleaned_data["stage"]]
+
+
+class BulkAssignForm(forms.Form):
+    """Leads ticked on a lead list page (or every lead of the page) and the rep who gets them."""
+
+    lead = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, error_messages={"invalid_choice": _("Lead ids are whole numbers.")}
+    )
+    all_on_page = forms.BooleanField(required=False)
+    page_ids = forms.CharField(required=False, widget=forms.HiddenInput)
+    owner = forms.ModelChoiceField(
+        queryset=None,
+        label=_("Assign to"),
+        empty_label=_("Choose a rep…"),
+        error_messages={"required": _("Choose the rep who gets the leads."),
+                        "invalid_choice": _("Choose an active sales rep.")},
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, owners: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners
+        # Any whole number may be ticked: whether the lead exists and may be changed is the service's check.
+        self.fields["lead"].valid_value = lambda value: True  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("all_on_page"):
+            raw = [part for part in (cleaned.get("page_ids") or "").split(",") if part.strip()]
+            try:
+                ids = [int(part) for part in raw]
+            except ValueError:
+                raise forms.ValidationError(_("The page's lead ids are not valid.")) from None
+        else:
+            ids = list(cleaned.get("lead") or [])
+        if not ids and "lead" not in self.errors:
+            raise forms.ValidationError(_("Tick at least one lead, or select all on this page."))
+        if len(ids) > MAX_ASSIGN_LEADS:
+            raise forms.ValidationError(_("Assign at most %(n)d leads at a time.") % {"n": MAX_ASSIGN_LEADS})
+        cleaned["lead_ids"] = ids
+        return cleaned

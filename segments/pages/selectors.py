@@ -1,4 +1,4 @@
-"""Reads for the rep's pages (work queue, lead list, lead page): role scoping comes from leads.selectors."""
+"""Reads for the browser app (queue, leads, lead page, board, nurture queues); role scoping from leads.selectors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,22 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import RowNumber
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -29,7 +44,16 @@ from leads.selectors import get_lead_for_user, get_user_team_id, leads_visible_t
 from scoring.models import ScoreBand, ScoreHistory
 from scoring.selectors import fired_rules, list_score_history
 
-from ..models import RoutingDecision, Segment, StageVisit
+from ..models import (
+    LeadPlacement,
+    NurtureMembership,
+    NurtureQueue,
+    Pipeline,
+    RoutingDecision,
+    Segment,
+    Stage,
+    StageVisit,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -167,6 +191,11 @@ class LeadListPage:
     owners: list[Any] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
 
+    @property
+    def assignees(self) -> list[Any]:
+        """Active sales reps among the owners: whom a manager may bulk-assign leads to."""
+        return [u for u in self.owners if getattr(u, "is_sales_rep", False)]
+
 
 def list_leads_page(*, user: User, params: Any, page: int = 1, per_page: int = 50) -> LeadListPage:
     """One page of the lead list the user may see, filtered, searched and sorted.
@@ -192,12 +221,16 @@ def list_leads_page(*, user: User, params: Any, page: int = 1, per_page: int = 5
     fetched = list(rows[start : start + per_page + 1])
     staff = is_manager(user) or is_marketer(user)
     teams = list(Team.objects.only("id", "name").order_by("name")) if staff else []
+    user_model = get_user_model()
+    is_a_rep = Exists(
+        user_model.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=Role.SALES_REP.value)
+    )
     owners = (
         list(
-            get_user_model()
-            .objects.filter(is_active=True, groups__name__in=[Role.SALES_REP, Role.SALES_MANAGER])
+            user_model.objects.filter(is_active=True, groups__name__in=[Role.SALES_REP, Role.SALES_MANAGER])
             .distinct()
             .only("id", "username", "first_name", "last_name")
+            .annotate(is_sales_rep=is_a_rep)  # who bulk assignment may give leads to, in the same query
             .order_by("first_name", "last_name", "username")
         )
         if staff
@@ -477,3 +510,304 @@ def list_timeline(*, lead: Lead, limit: int = 40) -> list[TimelineEntry]:
     ]
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
+
+
+# --- shared by the board and the queues ------------------------------------------------------
+
+
+def _sees_every_lead(visible: QuerySet[Lead]) -> bool:
+    """True when the user's lead scope has no condition (managers, marketers): no join to leads needed."""
+    return not visible.query.has_filters()
+
+
+def _visible_placements(user: User) -> QuerySet[LeadPlacement]:
+    visible = leads_visible_to(user)
+    if _sees_every_lead(visible):
+        return LeadPlacement.objects.all()
+    return LeadPlacement.objects.filter(lead__in=visible)
+
+
+def _hottest_first() -> list[Any]:
+    # Bands are score thresholds, so the total orders by band too; the score index has the id tie-break.
+    return [F("score__total").desc(nulls_last=True), F("id").desc()]
+
+
+def _card_rows(leads: QuerySet[Lead]) -> QuerySet[Lead]:
+    """What a board card shows, in the query that fetches the cards."""
+    return leads.select_related("company", "owner", "team", "score", "placement").only(
+        "id", "first_name", "last_name", "email", "status", "status_reason", "do_not_contact",
+        "company__id", "company__name", "company__country",
+        "owner__id", "owner__username", "owner__first_name", "owner__last_name",
+        "team__id", "team__name",
+        "score__lead", "score__total", "score__band", "score__lead_version",
+        "placement__lead", "placement__stage_id", "placement__pipeline_id", "placement__stage_entered_at",
+        "placement__pinned", "placement__manual_owner",
+    )  # fmt: skip
+
+
+def _short_duration(delta: timedelta) -> str:
+    """ "3 d", "5 h", "12 min": how long a card has been in its stage, in its largest unit."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds >= 86400:
+        return _("%(n)d d") % {"n": seconds // 86400}
+    if seconds >= 3600:
+        return _("%(n)d h") % {"n": seconds // 3600}
+    return _("%(n)d min") % {"n": max(1, seconds // 60)}
+
+
+#: A card waits this long in one open stage before the board marks it as stuck.
+STUCK_AFTER = timedelta(days=14)
+
+
+def _with_time_in_stage(cards: list[Lead], now: datetime) -> list[Lead]:
+    for lead in cards:
+        placement = getattr(lead, "placement", None)
+        entered = placement.stage_entered_at if placement is not None else None
+        lead.in_stage = _short_duration(now - entered) if entered else ""  # type: ignore[attr-defined]
+        lead.stuck = bool(entered) and now - entered > STUCK_AFTER  # type: ignore[attr-defined]
+    return cards
+
+
+# --- the pipeline board --------------------------------------------------------------------
+
+
+#: Cards per column on the board (each column has a "more" link for the rest).
+BOARD_CARDS_PER_COLUMN = 20
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int
+    cards: list[Lead]
+
+    @property
+    def more(self) -> int:
+        return max(0, self.count - len(self.cards))
+
+
+@dataclass
+class Board:
+    pipelines: list[Pipeline]
+    pipeline: Pipeline | None
+    stages: list[Stage]
+    columns: list[BoardColumn]
+    per_column: int
+
+    @property
+    def total(self) -> int:
+        return sum(c.count for c in self.columns)
+
+
+def list_board_pipelines() -> list[Pipeline]:
+    """Every pipeline, in the order they were set up, with its stages in order (two queries)."""
+    return list(
+        Pipeline.objects.only("id", "name", "description")
+        .prefetch_related(Prefetch("stages", queryset=Stage.objects.order_by("position")))
+        .order_by("id")
+    )
+
+
+def _hottest_per_stage(placements: QuerySet[LeadPlacement], stages: list[Stage], per_stage: int) -> list[int]:
+    """Lead ids of the ``per_stage`` highest-scored placements of each stage, in one query.
+
+    PostgreSQL: one ``(... ORDER BY score LIMIT n)`` per stage joined by UNION ALL; each
+    walks the score index (or a small stage's rows) and stops after n, so a stage of 100,000
+    leads costs what a stage of 100 does (about 2 ms). Elsewhere (SQLite, the embedded
+    default) a window function ranks every row of the pipeline, which is fine at that size.
+    """
+    scored = placements.filter(lead__score__isnull=False)
+    order = [F("lead__score__total").desc(), F("lead_id").desc()]
+    if connection.features.supports_slicing_ordering_in_compound:
+        parts = [
+            scored.filter(stage_id=stage.pk).order_by(*order).values_list("lead_id", flat=True)[:per_stage]
+            for stage in stages
+        ]
+        return list(parts[0].union(*parts[1:], all=True)) if parts else []
+    ranked = scored.filter(stage_id__in=[stage.pk for stage in stages]).annotate(
+        rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=order)
+    )
+    return list(ranked.filter(rank__lte=per_stage).values_list("lead_id", flat=True))
+
+
+def get_board(*, user: User, pipeline_id: int | None = None, per_column: int = BOARD_CARDS_PER_COLUMN) -> Board:
+    """A column per stage with the count of leads the user sees there and the hottest ``per_column`` cards.
+
+    Constant queries whatever the pipeline's size: pipelines, stages, one grouped count, the
+    ids of every column's top cards (see ``_hottest_per_stage``) and the cards' rows with
+    everything they show. Hottest first lists scored leads, like the lead list does: a lead
+    gets its first score seconds after it arrives (it counts in its column meanwhile).
+    Raises Http404 for a pipeline id that does not exist.
+    """
+    pipelines = list_board_pipelines()
+    if pipeline_id is not None:
+        pipeline = next((p for p in pipelines if p.pk == pipeline_id), None)
+        if pipeline is None:
+            raise Http404
+    else:
+        pipeline = pipelines[0] if pipelines else None
+    if pipeline is None:
+        return Board(pipelines=pipelines, pipeline=None, stages=[], columns=[], per_column=per_column)
+    stages = list(pipeline.stages.all())
+    placements = _visible_placements(user).filter(stage_id__in=[stage.pk for stage in stages])
+    # Counting the stage column (not the primary key) lets PostgreSQL count from the stage index alone.
+    counts = dict(placements.values("stage_id").annotate(n=Count("stage_id")).order_by().values_list("stage_id", "n"))
+    cards: dict[int, list[Lead]] = {stage.pk: [] for stage in stages}
+    if counts:
+        ids = _hottest_per_stage(placements, [s for s in stages if counts.get(s.pk)], per_column)
+        rows = _card_rows(Lead.objects.filter(id__in=ids)).order_by(*_hottest_first())
+        for lead in _with_time_in_stage(list(rows), timezone.now()):
+            cards.setdefault(lead.placement.stage_id, []).append(lead)
+    columns = [BoardColumn(stage=s, count=counts.get(s.pk, 0), cards=cards.get(s.pk, [])) for s in stages]
+    return Board(pipelines=pipelines, pipeline=pipeline, stages=stages, columns=columns, per_column=per_column)
+
+
+@dataclass
+class StageCards:
+    pipeline: Pipeline
+    stage: Stage
+    stages: list[Stage]
+    cards: list[Lead]
+    page: int
+    has_next: bool
+    count: int
+
+
+def get_stage_cards(
+    *, user: User, pipeline_id: int, stage_id: int, page: int = 1, per_page: int = BOARD_CARDS_PER_COLUMN
+) -> StageCards:
+    """One page of a stage's cards, hottest first (Http404 for an unknown pipeline or stage). Constant queries."""
+    stage = Stage.objects.select_related("pipeline").filter(pk=stage_id, pipeline_id=pipeline_id).first()
+    if stage is None:
+        raise Http404
+    stages = list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position"))
+    count = _visible_placements(user).filter(stage_id=stage.pk).count()
+    # Scored leads, hottest first (the score index): the same cards and order as the board's column.
+    leads = _card_rows(leads_visible_to(user).filter(placement__stage_id=stage.pk, score__isnull=False))
+    leads = leads.order_by("-score__total", "-id")
+    start = (page - 1) * per_page
+    fetched = _with_time_in_stage(list(leads[start : start + per_page + 1]), timezone.now())
+    return StageCards(
+        pipeline=stage.pipeline,
+        stage=stage,
+        stages=stages,
+        cards=fetched[:per_page],
+        page=page,
+        has_next=len(fetched) > per_page,
+        count=count,
+    )
+
+
+@dataclass
+class MovableLead:
+    lead: Lead
+    stages: list[Stage]  # the stages of the lead's pipeline, in order
+
+
+def get_board_lead(*, user: User, lead_id: int) -> MovableLead:
+    """A lead the user sees, with what its card shows and its pipeline's stages (Http404 when not visible)."""
+    lead = _card_rows(leads_visible_to(user)).filter(pk=lead_id).first()
+    if lead is None:
+        raise Http404
+    _with_time_in_stage([lead], timezone.now())
+    placement = getattr(lead, "placement", None)
+    pipeline_id = placement.pipeline_id if placement is not None else None
+    stages = list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position")) if pipeline_id else []
+    return MovableLead(lead=lead, stages=stages)
+
+
+# --- nurture queues (marketers and managers) ---------------------------------------------------
+
+
+def can_see_queues(user: User) -> bool:
+    """Nurture queues belong to marketing: marketers and managers work them; reps do not."""
+    return is_manager(user) or is_marketer(user)
+
+
+def _require_queue_role(user: User) -> None:
+    if not can_see_queues(user):
+        raise Http404  # like the API's export: a rep is told nothing about queues
+
+
+def _open_memberships(user: User) -> QuerySet[NurtureMembership]:
+    members = NurtureMembership.objects.filter(left_at__isnull=True)
+    visible = leads_visible_to(user)
+    return members if _sees_every_lead(visible) else members.filter(lead__in=visible)
+
+
+def _queue_counts(user: User) -> dict[str, Any]:
+    today = timezone.localdate()
+    open_ = Q(members__left_at__isnull=True)
+    visible = leads_visible_to(user)
+    if not _sees_every_lead(visible):
+        open_ &= Q(members__lead__in=visible)
+    return {
+        "member_count": Count("members", filter=open_),
+        "due_count": Count("members", filter=open_ & Q(members__revisit_on__lte=today)),
+        "overdue_count": Count("members", filter=open_ & Q(members__revisit_on__lt=today)),
+    }
+
+
+def list_queue_summaries(*, user: User) -> list[NurtureQueue]:
+    """Every queue with its purpose, cadence and current, due and overdue member counts (one query)."""
+    _require_queue_role(user)
+    return list(NurtureQueue.objects.annotate(**_queue_counts(user)).order_by("name"))
+
+
+QUEUE_ORDERINGS: dict[str, tuple[Any, list[Any]]] = {
+    "revisit": (_("Revisit date, soonest first"), [F("revisit_on").asc(nulls_last=True), "entered_at", "id"]),
+    "-entered": (_("Newest in the queue"), ["-entered_at", "-id"]),
+    "entered": (_("Longest in the queue"), ["entered_at", "id"]),
+    "-score": (_("Score, highest first"), [F("lead__score__total").desc(nulls_last=True), "-id"]),
+    "name": (_("Name"), ["lead__last_name", "lead__first_name", "id"]),
+}
+
+
+@dataclass
+class QueuePage:
+    queue: NurtureQueue
+    members: list[NurtureMembership]
+    has_next: bool
+    page: int
+    ordering: str
+    only_due: bool
+    today: Any
+
+
+def get_queue_page(
+    *,
+    user: User,
+    queue_id: int,
+    page: int = 1,
+    per_page: int = 50,
+    ordering: str = "revisit",
+    only_due: bool = False,
+) -> QueuePage:
+    """One page of a queue's current members with their leads; Http404 for reps and unknown queues.
+
+    Two queries whatever the page size: the queue with its counts, then the members with
+    lead, company, score and owner. Count-free pages (one row more tells there is a next).
+    """
+    _require_queue_role(user)
+    queue = NurtureQueue.objects.annotate(**_queue_counts(user)).filter(pk=queue_id).first()
+    if queue is None:
+        raise Http404
+    ordering = ordering if ordering in QUEUE_ORDERINGS else "revisit"
+    today = timezone.localdate()
+    members = _open_memberships(user).filter(queue_id=queue.pk)
+    if only_due:
+        members = members.filter(revisit_on__lte=today)
+    members = members.select_related("lead__company", "lead__score", "lead__owner").order_by(
+        *QUEUE_ORDERINGS[ordering][1]
+    )
+    start = (page - 1) * per_page
+    fetched = list(members[start : start + per_page + 1])
+    return QueuePage(
+        queue=queue,
+        members=fetched[:per_page],
+        has_next=len(fetched) > per_page,
+        page=page,
+        ordering=ordering,
+        only_due=only_due,
+        today=today,
+    )

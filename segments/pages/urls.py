@@ -14,4 +14,10 @@ urlpatterns = [
     path("leads/<int:lead_id>/", views.lead_detail, name="lead_detail"),
     path("leads/<int:lead_id>/score/", views.lead_score_panel, name="lead_score"),
     path("leads/<int:lead_id>/bant/<slug:criterion>/", views.save_bant, name="save_bant"),
+    path("leads/<int:lead_id>/stage/", views.move_lead, name="move_lead"),
+    path("leads/assign/", views.bulk_assign, name="bulk_assign"),
+    path("board/", views.board, name="board"),
+    path("board/<int:pipeline_id>/stages/<int:stage_id>/", views.board_stage, name="board_stage"),
+    path("queues/", views.queue_list, name="queue_list"),
+    path("queues/<int:queue_id>/", views.queue_detail, name="queue_detail"),
 ]

@@ -1,26 +1,31 @@
-"""Views of the rep's pages: read through the page selectors, write through leads.services, nothing more."""
+"""Views of the browser app: read through the page selectors, write through the leads and segments services."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from leads.models import Industry, LeadSource, LeadStatus
-from leads.roles import is_manager, is_marketer
+from leads.roles import Role, is_manager, is_marketer
 from leads.services import update_qualification
 from scoring.models import ScoreBand
 
+from .. import services as segment_services
 from . import selectors
-from .forms import CRITERIA, CRITERIA_BY_KEY, BantCriterionForm
+from .forms import CRITERIA, CRITERIA_BY_KEY, BantCriterionForm, BulkAssignForm, MoveLeadForm
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 #: The score panel polls at most this many times after a save, then asks for a reload.
@@ -45,19 +50,27 @@ class LogoutView(auth_views.LogoutView):
     template_name = "app/logged_out.html"
 
 
-def _page_number(request: HttpRequest) -> int:
+def _page_number_of(params: QueryDict) -> int:
     try:
-        return max(1, min(int(request.GET.get("page", 1)), 10_000))
+        return max(1, min(int(params.get("page", 1)), 10_000))
     except ValueError:
         return 1
 
 
-def _per_page(request: HttpRequest) -> int:
+def _per_page_of(params: QueryDict) -> int:
     try:
-        value = int(request.GET.get("per_page", 50))
+        value = int(params.get("per_page", 50))
     except ValueError:
         return 50
     return value if value in PER_PAGE_CHOICES else 50
+
+
+def _page_number(request: HttpRequest) -> int:
+    return _page_number_of(request.GET)
+
+
+def _per_page(request: HttpRequest) -> int:
+    return _per_page_of(request.GET)
 
 
 def _query_without_page(request: HttpRequest) -> str:
@@ -92,12 +105,23 @@ def work_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def lead_list(request: HttpRequest) -> HttpResponse:
-    page = selectors.list_leads_page(
-        user=request.user, params=request.GET, page=_page_number(request), per_page=_per_page(request)
-    )
-    context = {
+    context = _lead_list_context(request, request.GET)
+    template = "app/_lead_rows.html" if request.htmx and request.htmx.target == "lead-results" else "app/lead_list.html"
+    return render(request, template, context)
+
+
+def _lead_list_context(request: HttpRequest, params: QueryDict, **extra: Any) -> dict[str, Any]:
+    """The lead list for ``params`` (the list's query string), as the page and its htmx partial show it."""
+    page_number, per_page = _page_number_of(params), _per_page_of(params)
+    page = selectors.list_leads_page(user=request.user, params=params, page=page_number, per_page=per_page)
+    without_page = params.copy()
+    without_page.pop("page", None)
+    return {
         "page": page,
-        "query": _query_without_page(request),
+        "query": without_page.urlencode(),
+        "list_query": params.urlencode(),
+        "can_assign": is_manager(request.user),
+        "page_ids": ",".join(str(lead.pk) for lead in page.leads),
         "nav": "leads",
         "statuses": LeadStatus.choices,
         "sources": LeadSource.choices,
@@ -114,14 +138,12 @@ def lead_list(request: HttpRequest) -> HttpResponse:
             ("status", _("Status")),
         ],
         "per_page_choices": PER_PAGE_CHOICES,
-        "selected": _selected_filters(request),
+        "selected": _selected_filters(params),
+        **extra,
     }
-    template = "app/_lead_rows.html" if request.htmx and request.htmx.target == "lead-results" else "app/lead_list.html"
-    return render(request, template, context)
 
 
-def _selected_filters(request: HttpRequest) -> dict[str, Any]:
-    get = request.GET
+def _selected_filters(get: QueryDict) -> dict[str, Any]:
     return {
         "search": get.get("search", ""),
         "status": get.getlist("status"),
@@ -135,7 +157,7 @@ def _selected_filters(request: HttpRequest) -> dict[str, Any]:
         "bant_met": get.get("bant_met", ""),
         "segment": get.get("segment", ""),
         "ordering": get.get("ordering", ""),
-        "per_page": str(_per_page(request)),
+        "per_page": str(_per_page_of(get)),
     }
 
 
@@ -240,3 +262,160 @@ def _full_page_with_form(request: HttpRequest, lead: Any, form: BantCriterionFor
         "nav": "leads",
     }
     return render(request, "app/lead_detail.html", context, status=status)
+
+
+# --- bulk assignment (managers) --------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def bulk_assign(request: HttpRequest) -> HttpResponse:
+    """Give the ticked leads (or every lead of the page) to one rep, all or nothing; managers only.
+
+    htmx gets the list back (same filters and page) with the outcome; without JavaScript a
+    success redirects to the list and an error shows the list with it (400).
+    """
+    if not is_manager(request.user):
+        raise PermissionDenied(_("Only sales managers assign leads in bulk."))
+    params = QueryDict(request.POST.get("query", ""), mutable=True)
+    reps = get_user_model().objects.filter(is_active=True, groups__name=Role.SALES_REP.value).distinct()
+    form = BulkAssignForm(request.POST, owners=reps)
+    error = ""
+    if form.is_valid():
+        owner = form.cleaned_data["owner"]
+        try:
+            done = segment_services.assign_leads(
+                lead_ids=form.cleaned_data["lead_ids"], owner=owner, acting_user=request.user
+            )
+        except ValidationError as exc:
+            error = " ".join(m for messages_ in exc.message_dict.values() for m in messages_)
+        else:
+            name = owner.get_full_name() or owner.get_username()
+            message = ngettext(
+                "Assigned %(n)d lead to %(owner)s.", "Assigned %(n)d leads to %(owner)s.", len(done.lead_ids)
+            ) % {"n": len(done.lead_ids), "owner": name}
+            if not request.htmx:
+                messages.success(request, message)
+                return redirect(f"{reverse('pages:lead_list')}?{params.urlencode()}")
+            context = _lead_list_context(request, params, bulk_message=message)
+            return render(request, "app/_lead_rows.html", context)
+    else:
+        error = " ".join(m for messages_ in form.errors.values() for m in messages_)
+    context = _lead_list_context(request, params, bulk_error=error)
+    template = "app/_lead_rows.html" if request.htmx else "app/lead_list.html"
+    return render(request, template, context, status=400)
+
+
+# --- the pipeline board ------------------------------------------------------------------------
+
+
+def _board_context(request: HttpRequest, board: selectors.Board, **extra: Any) -> dict[str, Any]:
+    return {
+        "board": board,
+        "can_move": selectors.can_edit_leads(request.user),
+        "nav": "board",
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def board(request: HttpRequest) -> HttpResponse:
+    """A column per stage of one pipeline, hottest leads first; ``?pipeline=`` picks it (remembered)."""
+    try:
+        pipeline_id: int | None = int(request.GET["pipeline"])
+    except (KeyError, ValueError):
+        pipeline_id = request.session.get("board_pipeline")
+    try:
+        board = selectors.get_board(user=request.user, pipeline_id=pipeline_id)
+    except Http404:
+        if "pipeline" in request.GET:
+            raise
+        board = selectors.get_board(user=request.user)  # the remembered pipeline was deleted
+    if board.pipeline is not None and request.session.get("board_pipeline") != board.pipeline.pk:
+        request.session["board_pipeline"] = board.pipeline.pk
+    return render(request, "app/board.html", _board_context(request, board))
+
+
+@login_required
+@require_GET
+def board_stage(request: HttpRequest, pipeline_id: int, stage_id: int) -> HttpResponse:
+    """One stage's cards, a page at a time: htmx appends the next page to the column, else a full page."""
+    cards = selectors.get_stage_cards(
+        user=request.user, pipeline_id=pipeline_id, stage_id=stage_id, page=_page_number(request)
+    )
+    context = {"column": cards, "can_move": selectors.can_edit_leads(request.user), "nav": "board"}
+    template = "app/_board_more.html" if request.htmx else "app/board_stage.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def move_lead(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """Move a lead to another stage of its pipeline (a lost stage asks for a reason).
+
+    Another rep's lead is a 404 (as everywhere); marketers read the board and get a 403.
+    htmx gets the whole board back (counts and columns stay right); a 400 re-renders the
+    card with its error in place. Without JavaScript the page redirects back to the board.
+    """
+    movable = selectors.get_board_lead(user=request.user, lead_id=lead_id)
+    if not selectors.can_edit_leads(request.user):
+        raise PermissionDenied(_("Marketers read the board but do not move leads."))
+    lead = movable.lead
+    form = MoveLeadForm(request.POST, stages=movable.stages)
+    if not movable.stages:
+        form.add_error(None, _("This lead is on no pipeline."))
+    elif form.is_valid():
+        stage = form.cleaned_data["stage"]
+        try:
+            segment_services.move_lead_to_stage_with_outcome(
+                lead=lead.pk, stage=stage, reason=form.cleaned_data["reason"], acting_user=request.user
+            )
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                form.add_error(name if name in form.fields else None, errors)
+        else:
+            message = _("%(lead)s moved to %(stage)s.") % {"lead": lead, "stage": stage.name}
+            if not request.htmx:
+                messages.success(request, message)
+                return redirect(f"{reverse('pages:board')}?pipeline={stage.pipeline_id}")
+            board = selectors.get_board(user=request.user, pipeline_id=stage.pipeline_id)
+            return render(request, "app/_board.html", _board_context(request, board, flash=message))
+    context = {"lead": lead, "stages": movable.stages, "form": form, "can_move": True, "open": True}
+    if request.htmx:
+        response = render(request, "app/_board_card.html", context, status=400)
+        return reswap(retarget(response, f"#card-{lead.pk}"), "outerHTML")
+    return render(request, "app/board_move.html", {**context, "nav": "board"}, status=400)
+
+
+# --- nurture queues (marketers and managers) -----------------------------------------------------
+
+
+@login_required
+@require_GET
+def queue_list(request: HttpRequest) -> HttpResponse:
+    queues = selectors.list_queue_summaries(user=request.user)
+    return render(request, "app/queue_list.html", {"queues": queues, "nav": "queues"})
+
+
+@login_required
+@require_GET
+def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue_page = selectors.get_queue_page(
+        user=request.user,
+        queue_id=queue_id,
+        page=_page_number(request),
+        per_page=_per_page(request),
+        ordering=request.GET.get("ordering", "revisit"),
+        only_due=request.GET.get("due") == "1",
+    )
+    context = {
+        "qp": queue_page,
+        "queue": queue_page.queue,
+        "orderings": [(key, label) for key, (label, _order) in selectors.QUEUE_ORDERINGS.items()],
+        "per_page_choices": PER_PAGE_CHOICES,
+        "per_page": _per_page(request),
+        "query": _query_without_page(request),
+        "nav": "queues",
+    }
+    return render(request, "app/queue_detail.html", context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,67 @@ def score(db):
         return score_lead(lead_id=lead.pk)
 
     return _score
+
+
+# --- pipelines and queues ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pipeline(db):
+    """A sales pipeline whose Won and Lost stages set the lead's status."""
+    from segments import services as segment_services
+    from segments.models import StageOutcome
+
+    return segment_services.create_pipeline(
+        name="Sales",
+        stages=["New", "Contacted", "Proposal", "Won", "Lost"],
+        outcomes={"Won": StageOutcome.WON, "Lost": StageOutcome.LOST},
+    )
+
+
+@pytest.fixture
+def stages(pipeline):
+    """The pipeline's stages by name."""
+    return {stage.name: stage for stage in pipeline.stages.all()}
+
+
+@pytest.fixture
+def place():
+    """Put a lead on a stage as routing would (placement, stage history)."""
+    from segments import services as segment_services
+
+    def _place(lead, stage):
+        segment_services.move_lead_to_stage(lead=lead.pk, stage=stage)
+        return lead
+
+    return _place
+
+
+@pytest.fixture
+def nurture_queue(db):
+    from segments import services as segment_services
+
+    return segment_services.create_nurture_queue(
+        name="Educational nurture", purpose="No budget yet: teach and ask again next quarter.", cadence_days=14
+    )
+
+
+@pytest.fixture
+def enqueue():
+    """Put a lead in a nurture queue as routing would (placement and an open membership)."""
+    from django.utils import timezone
+
+    from segments.models import LeadPlacement, NurtureMembership
+
+    def _enqueue(lead, queue, *, revisit_in_days: int | None = 30, reason: str = "Segment: No budget"):
+        today = timezone.localdate()
+        revisit = today + timedelta(days=revisit_in_days) if revisit_in_days is not None else None
+        LeadPlacement.objects.update_or_create(lead=lead, defaults={"queue": queue})
+        return NurtureMembership.objects.create(
+            lead=lead, queue=queue, entered_at=timezone.now(), reason=reason, revisit_on=revisit
+        )
+
+    return _enqueue
 
 
 # --- browser tests ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from segments import services as segment_services
 from segments.defaults import seed_default_segments
 from segments.models import LeadPlacement, RoutingDecision, Stage, StageOutcome, StageVisit
 from tests import factories
+from tests.conftest import uses_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -210,8 +211,10 @@ def test_assign_leads_only_changes_leads_the_acting_user_may_change(rep, other_r
     assert Lead.objects.get(pk=foreign_lead.pk).owner_id == other_rep.pk
 
 
-@pytest.mark.parametrize("n", [3, 30])
+@pytest.mark.parametrize("n", [3, 30, 200])
 def test_assign_leads_query_count_does_not_grow_with_leads(n, rep, manager, make_lead, django_assert_num_queries):
+    if n > 30 and not uses_postgres():
+        pytest.skip("SQLite's 999-parameter cap splits a history insert of more than 30 rows")
     ids = [make_lead(owner=None).pk for _ in range(n)]
     manager = type(manager).objects.get(pk=manager.pk)  # roles not cached yet
     # savepoint, manager's roles, owner's role, owner's team, lock, version bump, owner update,
