@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .analytics import analytics_page
 
 app_name = "pages"
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     path("leads/<int:lead_id>/", views.lead_detail, name="lead_detail"),
     path("leads/<int:lead_id>/score/", views.lead_score_panel, name="lead_score"),
     path("leads/<int:lead_id>/bant/<slug:criterion>/", views.save_bant, name="save_bant"),
+    path("analytics/", analytics_page, name="analytics"),
     path("leads/<int:lead_id>/stage/", views.move_lead, name="move_lead"),
     path("leads/assign/", views.bulk_assign, name="bulk_assign"),
     path("board/", views.board, name="board"),
