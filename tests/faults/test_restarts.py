@@ -1,15 +1,23 @@
-"""Fault suite restarts (issue 8): 2 Redis restarted without persistence during a burst of lead changes.
+"""Fault suite restarts (issue 8): 2 Redis restarted without persistence, 3 PostgreSQL restarted, mid-burst.
 
 Never the shared servers: each scenario starts a private, throwaway server on a free port.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -20,8 +28,8 @@ from scoring import services
 from scoring.engine import evaluate
 from scoring.models import LeadScore
 from scoring.selectors import get_lead_snapshot, list_stale_lead_ids
-from tests.conftest import skip_or_fail, wait_until
-from tests.faults.conftest import size
+from tests.conftest import WorkerProcess, _database_url_for_worker, skip_or_fail, wait_until
+from tests.faults.conftest import ROOT, size
 from tests.faults.test_faults import RULES, _bulk_leads
 
 pytestmark = [pytest.mark.integration]
@@ -88,7 +96,7 @@ def _use_broker(app, url: str) -> None:
     app.amqp._producer_pool = None
 
 
-def _wrong_scores() -> int:
+def wrong_scores() -> int:
     """Leads whose stored score is missing, stale, or not what the engine computes from their state now."""
     rules = services.load_rule_set()
     now = timezone.now()
@@ -128,10 +136,204 @@ def test_02_redis_restarted_during_a_burst(private_redis, start_worker, record_f
         sweep_stale_scores.delay()
         healed = wait_until(lambda: list_stale_lead_ids() == [], timeout=10, interval=0.5)
     heal_seconds = time.monotonic() - restarted_at
-    wrong = _wrong_scores()
+    wrong = wrong_scores()
     record_figure("2 Redis restart", f"scores wrong after sweep ({n} changes)", wrong, "0")
     record_figure("2 Redis restart", "s from restart to healed", round(heal_seconds, 1), "-")
     record_figure("2 Redis restart", "enqueue errors during restart (writes kept)", enqueue_errors, "-")
     assert healed
     assert wrong == 0
     assert LeadScore.objects.count() == n
+
+
+# --- 3. PostgreSQL restarted during a burst -------------------------------------------------
+
+PG_BIN = Path(os.environ.get("LEADQUAL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port (trust auth, fsync off); stop() and start() restart it.
+
+    initdb and pg_ctl refuse to run as root (CI runs as root): then they run as the ``postgres`` OS
+    user, in a directory that user owns.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="leadqual-faults-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/leadqual"
+        self.running = False
+
+    def _run(self, *args: str | Path, timeout: float = 120) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run([*prefix, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        if done.returncode:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}{log}")
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._run(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.data}'\n"
+                "fsync = off\nfull_page_writes = off\nmax_connections = 50\n"
+            )
+        self.start()
+        self._run(PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "leadqual")
+
+    def start(self) -> None:
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "60", "start")
+        self.running = True
+
+    def stop(self, mode: str = "immediate") -> None:
+        """``immediate`` is a crash: every backend dies at once and the next start recovers from the WAL."""
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+        self.running = False
+
+    def destroy(self) -> None:
+        if self.running:
+            # A failed stop must not hide the test's own failure.
+            with contextlib.suppress(Exception):
+                self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres(db, require_postgres, require_redis) -> Iterator[PrivatePostgres]:
+    """A private cluster holding a copy of the migrated test database's schema.
+
+    ``migrate`` takes about 15 s here; copying the schema that pytest-django just migrated takes 1 s.
+    """
+    if not (PG_BIN / "initdb").exists():
+        skip_or_fail(f"needs the PostgreSQL server binaries in {PG_BIN} (LEADQUAL_PG_BIN)")
+    server = PrivatePostgres()
+    try:
+        server.init()
+        dump = subprocess.run(
+            [PG_BIN / "pg_dump", "--no-owner", "--no-privileges", "-d", _database_url_for_worker()],
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [PG_BIN / "psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", server.url],
+            input=dump.stdout,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        yield server
+    finally:
+        server.destroy()
+
+
+def _delete_queue(queue: str) -> None:
+    """Drop a private queue pair and its pending set from the shared Redis."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for name in (queue, f"{queue}-routing"):
+        client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+    client.delete(f"leadqual:scoring:{queue}:pending", f"leadqual:scoring:{queue}:drain")
+
+
+# Celery's worker log: a task that gave up, and a task that will run again.
+TASK_FAILED = re.compile(r"Task \S+\[[0-9a-f-]+\] raised unexpected|Task handler raised error")
+TASK_RETRY = re.compile(r"Task \S+\[[0-9a-f-]+\] retry: ")
+# A task that ran on a connection already known dead (a worker process that never reconnects).
+DEAD_CONNECTION = re.compile(r"InterfaceError\('connection already closed'\)")
+
+
+def test_03_postgres_restarted_during_a_burst(private_postgres, tmp_path, record_figure):
+    # One change per lead, paced as web requests would arrive; the server goes down at the half and
+    # stays down `outage` seconds, and the second half of the burst outlasts the restart.
+    n = size(300, 3000)
+    rate = size(100, 100)
+    outage = size(1, 5)
+    queue = f"test-pg-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": private_postgres.url,
+        "CELERY_QUEUE": queue,
+        "LEADQUAL_ROUTING_QUEUE": f"{queue}-routing",
+    }
+    log, client_log = tmp_path / "worker.log", tmp_path / "client.log"
+    client = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults.pg_client", "--leads", str(n), "--rate", str(rate)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=client_log.open("w"),
+        text=True,
+    )
+
+    def expect(line: str) -> None:
+        assert client.stdout is not None and client.stdin is not None
+        got = client.stdout.readline().strip()
+        if got != line:
+            client.kill()
+            pytest.fail(f"pg_client said {got!r}, not {line!r}:\n{client_log.read_text()[-4000:]}")
+
+    def answer() -> None:
+        assert client.stdin is not None
+        client.stdin.write("go\n")
+        client.stdin.flush()
+
+    worker = None
+    try:
+        # The client sets up while the worker starts; a real worker is consuming when the burst begins.
+        # A visibility timeout far above the longest retry countdown, as in production.
+        worker = WorkerProcess(
+            queue, 2, log, {"DATABASE_URL": private_postgres.url, "CELERY_VISIBILITY_TIMEOUT": "600"}
+        ).start()
+        expect("ready")
+        answer()
+        expect("half")
+        down_at = time.monotonic()
+        private_postgres.stop("immediate")  # a crash: backends die mid-transaction, unflushed WAL is gone
+        time.sleep(outage)
+        private_postgres.start()
+        down_for = time.monotonic() - down_at
+        expect("idle")
+        private_postgres.stop("fast")  # the worker is idle: its open connections die under it
+        private_postgres.start()
+        answer()
+        out, _ = client.communicate(timeout=600)
+        assert client.returncode == 0, f"pg_client failed:\n{client_log.read_text()[-4000:]}"
+        result = json.loads(out.strip().splitlines()[-1])
+    finally:
+        if client.poll() is None:
+            client.kill()
+        if worker is not None:
+            worker.stop()
+        _delete_queue(queue)
+    text = log.read_text(errors="replace")
+    failed, retried = len(TASK_FAILED.findall(text)), len(TASK_RETRY.findall(text))
+    dead = len(DEAD_CONNECTION.findall(text))
+    scenario = "3 PostgreSQL restart"
+    record_figure(scenario, f"failed tasks ({n} changes, down {down_for:.1f} s)", failed, "0")
+    record_figure(scenario, "task retries on connection errors", retried, "-")
+    record_figure(scenario, "task runs on a connection already closed", dead, "0")
+    record_figure(scenario, "stale scores after the sweep", result["stale"], "0")
+    record_figure(scenario, "stale scores after the idle restart and sweep", result["idle_stale"], "0")
+    record_figure(scenario, "scores differing from a recompute", result["wrong"], "0")
+    record_figure(scenario, "stale scores when the burst ended", result["stale_before_sweep"], "-")
+    record_figure(scenario, "writes refused while down (producer lost)", result["refused"], "-")
+    record_figure(scenario, "refusals that were not a clear database error", result["unclear"], "0")
+    record_figure(scenario, "half-written writes", result["half_written"], "0")
+    record_figure(scenario, "acknowledged writes lost", result["acked_lost"], "0")
+    assert failed == 0, "\n".join(line for line in text.splitlines() if TASK_FAILED.search(line))[:4000]
+    assert dead == 0, "a worker process kept using a dead connection"
+    assert result["healed"] and result["stale"] == 0
+    assert result["idle_healed"] and result["idle_stale"] == 0
+    assert result["wrong"] == 0
+    assert result["unclear"] == 0, result["unclear_errors"]
+    assert result["half_written"] == 0
+    assert result["acked_lost"] == 0
+    assert result["refused"] > 0  # the restart really hit the burst
+    assert result["acked"] + result["refused"] == n
