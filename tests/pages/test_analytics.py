@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,9 +126,12 @@ def _build(specs: Iterable[Spec], teams: dict[str | None, Any], *, now: datetime
             for offset in offsets:
                 factories.EventFactory(lead=lead, kind=kind, occurred_at=created + offset)
         if spec.score is not None:
-            LeadScore.objects.create(
-                lead=lead, total=spec.score, fit=spec.score, engagement=0, qualification=0,
-                band=_band_of(spec.score, bands), rules_version=1, lead_version=lead.version, computed_at=now,
+            # update_or_create: in a transactional (browser) test the status change already had the lead scored.
+            score = {"total": spec.score, "fit": spec.score, "engagement": 0, "qualification": 0}
+            LeadScore.objects.update_or_create(
+                lead=lead,
+                defaults={**score, "band": _band_of(spec.score, bands), "rules_version": 1,
+                          "lead_version": lead.version, "computed_at": now},
             )  # fmt: skip
         leads.append(lead)
     return leads
@@ -526,9 +530,16 @@ def test_charts_render_with_chartjs_under_the_csp(live_server, page: Page, manag
     page.reload()
     for canvas_id in CANVASES:
         expect(page.locator(f"#{canvas_id}")).to_be_visible()
-    # Nothing wider than the viewport but the tables' own scroll boxes.
-    assert page.evaluate("document.documentElement.scrollWidth") <= 820
     shot(page, "analytics-tablet")
+    for name in ("sources", "campaigns"):  # close-ups: the widest tables at tablet width
+        section = page.locator(f'section[aria-labelledby="an-{name}"]')
+        section.screenshot(path=str(Path(shot(page, "analytics-tablet")).with_name(f"analytics-tablet-{name}.png")))
+    # Nothing wider than the viewport but the tables' own scroll boxes.
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll("body *")].filter((el) => el.getBoundingClientRect().right > 821
+               && !el.closest(".table-wrap")).map((el) => el.tagName + "." + el.className).slice(0, 10)"""
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 820, wide
 
     page.select_option('select[name="period"]', "30")  # applies itself (analytics.js)
     expect(page).to_have_url(re.compile(r"period=30"))
