@@ -140,10 +140,11 @@ def touch_per_lead(scope: QuerySet[Lead]) -> QuerySet[Lead]:
     call or meeting logged at or after the lead's creation (imported history from before it
     does not count), or the first status change away from New, whichever came first.
 
-    PostgreSQL joins the calls and meetings and groups them per lead (set-based: a million
-    index probes cost seconds); SQLite, the small embedded default, reads them per lead.
+    PostgreSQL joins the calls and meetings and groups them per lead (one merge or hash join
+    instead of an index probe per lead); the status change costs one probe of the lead's history
+    (field history has no relation to join on), and only for leads not New. SQLite, the small
+    embedded default, reads both per lead.
     """
-    calls = Q(kind__in=FIRST_TOUCH_KINDS, occurred_at__gte=OuterRef("created_at"))
     if connection.vendor == "postgresql":
         joined = FilteredRelation(
             "events", condition=Q(events__kind__in=FIRST_TOUCH_KINDS, events__occurred_at__gte=F("created_at"))
@@ -157,7 +158,9 @@ def touch_per_lead(scope: QuerySet[Lead]) -> QuerySet[Lead]:
             .annotate(ttft=ExpressionWrapper(first_touch - F("created_at"), output_field=DurationField()))
             .order_by()
         )
-    first_call = EngagementEvent.objects.filter(calls, lead_id=OuterRef("pk")).order_by("occurred_at")
+    first_call = EngagementEvent.objects.filter(
+        lead_id=OuterRef("pk"), kind__in=FIRST_TOUCH_KINDS, occurred_at__gte=OuterRef("created_at")
+    ).order_by("occurred_at")
     first_touch = _earliest(
         Subquery(first_call.values("occurred_at")[:1], output_field=DateTimeField()), _first_status_change()
     )
