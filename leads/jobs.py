@@ -131,8 +131,11 @@ def run_sweep_job(
                 )
                 if not updated:  # superseded, or run twice at once: give the chunk back
                     transaction.set_rollback(True)
-                    job.refresh_from_db()
-                    return job
+            if not updated:
+                # Outside the rolled-back block: a query inside it raised TransactionManagementError,
+                # which failed the job (fault suite, scenario 12: a redelivered job task).
+                job.refresh_from_db()
+                return job
             if on_chunk:
                 job.refresh_from_db()
                 on_chunk(job)

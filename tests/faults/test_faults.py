@@ -112,6 +112,57 @@ def test_05_duplicate_and_out_of_order_delivery(record_figure):
     assert duplicates == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_05_a_bulk_job_delivered_twice_at_once(require_postgres, monkeypatch, record_figure):
+    """A redelivered job message (a job running past the visibility timeout, or resumed as stalled) runs
+    alongside the first delivery: the second must finish or give its chunk back, never fail the job.
+
+    The first run is inside its first chunk when the duplicate runs the whole job; the first run's
+    cursor update then finds the cursor moved. That path queried inside its rolled-back transaction,
+    raised TransactionManagementError and marked the finished job FAILED (found by scenario 12).
+    """
+    import threading
+
+    from django.db import connection
+
+    services.replace_rule_set(rules=RULES[:1], start_job=False)
+    n = size(200, 2000)
+    _bulk_leads(n)
+    job = services.start_rescore_job(enqueue=False)
+    original = services.apply_scores_sql
+    duplicate_errors: list[BaseException] = []
+
+    def duplicate() -> None:
+        try:
+            services.run_rescore_job(job_id=job.pk, chunk_size=n // 10)
+        except BaseException as exc:
+            duplicate_errors.append(exc)
+        finally:
+            connection.close()
+
+    def first_chunk_meets_a_duplicate(**kwargs):
+        if not duplicate_errors and not getattr(first_chunk_meets_a_duplicate, "ran", False):
+            first_chunk_meets_a_duplicate.ran = True  # type: ignore[attr-defined]
+            thread = threading.Thread(target=duplicate)
+            thread.start()
+            thread.join(timeout=120)
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "apply_scores_sql", first_chunk_meets_a_duplicate)
+    first_error = None
+    try:
+        services.run_rescore_job(job_id=job.pk, chunk_size=n // 10)
+    except Exception as exc:
+        first_error = exc
+    job.refresh_from_db()
+    failed = int(job.state != JobState.DONE) + int(first_error is not None) + len(duplicate_errors)
+    record_figure("5 duplicate/out-of-order", "bulk job delivered twice at once: failed runs or job", failed, "0")
+    assert duplicate_errors == [] and first_error is None, (first_error, duplicate_errors)
+    assert job.state == JobState.DONE
+    assert ScoreHistory.objects.count() == n  # the chunk done twice wrote its history once
+    assert len(list_stale_lead_ids()) == 0
+
+
 # --- 8. login brute force -------------------------------------------------------------------
 
 
