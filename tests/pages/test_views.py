@@ -106,7 +106,9 @@ def test_work_queue_shows_own_and_pool_hottest_first(client, rep, rep_lead, pool
     assert response.context["queue"].changes  # first scores happened today
 
 
-def test_work_queue_flags_leads_waiting_for_first_touch(client, rep, make_lead):
+def test_work_queue_flags_leads_waiting_for_first_touch(client, rep, make_lead, rules):
+    from scoring.services import score_leads
+
     old = timezone.now() - timedelta(days=2)
     waiting = make_lead(owner=rep, first_name="Waiting")
     touched = make_lead(owner=rep, first_name="Called")
@@ -116,6 +118,7 @@ def test_work_queue_flags_leads_waiting_for_first_touch(client, rep, make_lead):
     Lead.objects.filter(pk__in=[waiting.pk, touched.pk, working.pk, clicked.pk]).update(created_at=old)
     factories.EventFactory(lead=touched, kind=EventKind.CALL)
     factories.EventFactory(lead=clicked, kind=EventKind.EMAIL_CLICK)  # the lead's action, not a touch
+    score_leads(lead_ids=[waiting.pk, touched.pk, working.pk, clicked.pk, fresh.pk])
     response = login(client, rep).get(reverse("pages:work_queue"))
     flags = {lead.pk: lead.awaiting_first_touch for lead in response.context["queue"].leads}
     assert flags == {waiting.pk: True, touched.pk: False, working.pk: False, clicked.pk: True, fresh.pk: False}
@@ -123,6 +126,37 @@ def test_work_queue_flags_leads_waiting_for_first_touch(client, rep, make_lead):
     only = client.get(reverse("pages:work_queue"), {"waiting": "1"})
     assert {lead.pk for lead in only.context["queue"].leads} == {waiting.pk, clicked.pk}
     assert b"Waiting for first touch" in only.content
+
+
+def test_work_queue_puts_new_unscored_leads_first_and_pages_after_them(client, rep, make_lead, rules):
+    """A lead still waiting for its first score comes first (speed to lead); the scored rows page on after it."""
+    from scoring.services import score_leads
+
+    scored = [make_lead(owner=rep, first_name=f"Scored{i}") for i in range(12)]
+    score_leads(lead_ids=[lead.pk for lead in scored])
+    new = make_lead(owner=rep, first_name="Brandnew")
+    stale = make_lead(owner=rep, first_name="Lostmessage")  # unscored for days: the sweep's job, not the queue's
+    Lead.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(days=3))
+    login(client, rep)
+    first = client.get(reverse("pages:work_queue"), {"per_page": 10}).context["queue"]
+    second = client.get(reverse("pages:work_queue"), {"per_page": 10, "page": 2}).context["queue"]
+    assert first.leads[0].pk == new.pk and first.has_next
+    shown = [lead.pk for lead in first.leads + second.leads]
+    assert len(shown) == len(set(shown)) == 13 and not second.has_next
+    assert stale.pk not in shown
+    totals = [lead.score.total for lead in first.leads[1:] + second.leads]
+    assert totals == sorted(totals, reverse=True)
+
+
+def test_work_queue_caps_the_first_touch_count(client, rep, make_lead, monkeypatch):
+    from segments.pages import selectors as page_selectors
+
+    monkeypatch.setattr(page_selectors, "WAITING_COUNT_CAP", 3)
+    leads = [make_lead(owner=rep) for _ in range(5)]
+    Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(created_at=timezone.now() - timedelta(days=3))
+    response = login(client, rep).get(reverse("pages:work_queue"))
+    assert response.context["queue"].waiting_count == 3 and response.context["queue"].waiting_capped
+    assert '<p class="big">3+</p>' in response.content.decode()
 
 
 def test_work_queue_empty_state(client, rep):
@@ -140,12 +174,14 @@ def _rows(make_lead, owner, n):
 @pytest.mark.parametrize(
     ("url_name", "role", "expected"),
     [
-        # session, user, roles, team; rows; waiting count; day's changes; band names for the filter
-        ("pages:work_queue", "rep", 8),
-        # session, user, roles, team (scope); rows; bands; segments
-        ("pages:lead_list", "rep", 7),
-        # session, user, roles; rows; bands; teams; owners; segments (no team lookup: sees everything)
-        ("pages:lead_list", "manager", 8),
+        # session, user, roles, team; new unscored rows; scored rows; waiting count; day's changes;
+        # the rows' BANT and placements
+        ("pages:work_queue", "rep", 11),
+        # session, user, roles, team (scope); rows; bands; segments; the rows' BANT and placements
+        ("pages:lead_list", "rep", 9),
+        # session, user, roles; rows; bands; teams; owners; segments; the rows' BANT and placements
+        # (no team lookup: sees everything)
+        ("pages:lead_list", "manager", 10),
     ],
 )
 def test_query_count_does_not_grow_with_rows(
