@@ -18,121 +18,31 @@ import json
 import os
 import random
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
 from bench import ensure_database
+from bench.http_load import CLIENTS, WORKERS, db_url, free_port, load, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_DB = "leadqual_bench"
 INGEST_DB = "leadqual_apibench"
-CLIENTS = 16
-WORKERS = 4
-FLAGS = ("--log-level", "warning", "--timeout", "120")
 
 
-def _db_url(base: str, name: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_gunicorn(*, database_url: str, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.api_settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "False",
-        "SECRET_KEY": "bench-" + secrets.token_hex(16),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "False",
-        "LOG_LEVEL": "WARNING",
-        # The bench measures the API, not the throttle's refusal: one user sends everything.
-        "API_THROTTLE_USER": "100000000/minute",
-        **(extra_env or {}),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "leadqual.wsgi", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", *FLAGS],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.2)
-    _stop(proc)
-    raise RuntimeError("gunicorn did not start")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _load(
-    *, port: int, seconds: float, make_request: Callable[[random.Random], tuple[str, str, bytes | None]], headers: dict
-) -> dict[str, float]:
-    """CLIENTS threads on keep-alive connections for ``seconds``; every answer must be 2xx."""
-    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
-    errors = [0] * CLIENTS
-    stop = time.monotonic() + seconds
-
-    def client(index: int) -> None:
-        rng = random.Random(index)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while time.monotonic() < stop:
-            method, url, body = make_request(rng)
-            started = time.perf_counter()
-            conn.request(method, url, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            latencies[index].append(time.perf_counter() - started)
-            if response.status >= 300:
-                errors[index] += 1
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    flat = sorted(x for per in latencies for x in per)
-    return {
-        "requests": len(flat),
-        "errors": sum(errors),
-        "rps": len(flat) / elapsed,
-        "p50_ms": 1000 * statistics.median(flat),
-        "p99_ms": 1000 * flat[int(0.99 * (len(flat) - 1))],
-    }
+# The web helpers live in bench.http_load (the pages bench uses them too); these names stay for callers.
+_db_url = db_url
+_free_port = free_port
+_start_gunicorn = start_gunicorn
+_stop = stop
+_load = load
 
 
 # --- reads -----------------------------------------------------------------------------------------
