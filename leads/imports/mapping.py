@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import models
 from django.utils.translation import gettext as _
 from django_countries import countries
@@ -27,6 +26,8 @@ from leads.models import (
     Qualification,
     custom_key_validator,
 )
+
+from .checks import is_email, normalize_domain, normalize_phone
 
 DEFAULT_NOT_ANSWERED = ("", "n/a", "na", "-", "--", "none", "null", "select")
 DEFAULT_LOST_REASON = "Historical outcome (import)"
@@ -68,7 +69,7 @@ class ColumnSpec:
     custom: CustomAttribute | None = None  # the definition (unsaved when the import creates it)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowPlan:
     """A row that passed validation: clean values per table, ready to be matched and written."""
 
@@ -300,25 +301,6 @@ def _choice(spec: ColumnSpec, text: str, choices: Sequence[tuple[Any, Any]]) -> 
     )
 
 
-@functools.lru_cache(maxsize=4096)
-def _email_domain_ok(domain: str) -> bool:
-    return domain in validate_email.domain_allowlist or validate_email.validate_domain_part(domain)
-
-
-@functools.cache
-def _email_user_re() -> re.Pattern[str]:
-    lazy = validate_email.user_regex  # a lazy proxy: every attribute access costs a lookup
-    return re.compile(lazy.pattern, lazy.flags)
-
-
-def is_email(value: str) -> bool:
-    """Exactly ``django.core.validators.validate_email``, with its domain check cached per domain."""
-    if not value or "@" not in value or len(value) > 320:
-        return False
-    user_part, domain_part = value.rsplit("@", 1)
-    return bool(_email_user_re().match(user_part)) and _email_domain_ok(domain_part)
-
-
 @functools.cache
 def _country_codes() -> frozenset[str]:
     return frozenset(code for code, _name in countries)
@@ -369,7 +351,7 @@ def _cleaner_for(target: str, spec: ColumnSpec | None) -> Callable[[str], Any]:
 
         def domain(text: str) -> str:
             try:
-                return services.normalize_domain(text)
+                return normalize_domain(text)
             except ValidationError:
                 raise ValueError(_("“%(value)s” is not a website domain.") % {"value": text}) from None
 
@@ -444,45 +426,82 @@ def _custom_cleaner(spec: ColumnSpec) -> Callable[[str], Any]:
 # --- one row ----------------------------------------------------------------------------
 
 NOT_ANSWERED = object()  # what a column's cleaner returns for a "not answered" cell
+_UNSEEN = object()
+# Cleaned values kept per column. Cleaning is pure and most columns repeat their values
+# (sources, countries, a company's domain on its people's rows), so each distinct value is
+# cleaned once; a full cache starts over, which keeps memory flat whatever the file.
+CACHE_SIZE = 4096
+_TABLES = {"lead": 0, "company": 1, "bant": 2, "custom": 3}
+_OUTCOME = 4  # the column's value is the row's outcome, not a field
 
 
-def _answered(cleaner: Callable[[str], Any], not_answered: frozenset[str]) -> Callable[[str], Any]:
+class CellError(str):
+    """Why a cell was refused: cached like a cleaned value, told apart by its type."""
+
+    __slots__ = ()
+
+
+def _cell_cleaner(cleaner: Callable[[str], Any], not_answered: frozenset[str]) -> Callable[[str], Any]:
+    """``cleaner`` with the not-answered check first and its ValueError as a CellError."""
+
     def clean(text: str) -> Any:
-        return NOT_ANSWERED if fold(text) in not_answered else cleaner(text)
+        if fold(text) in not_answered:
+            return NOT_ANSWERED
+        try:
+            return cleaner(text)
+        except ValueError as exc:
+            return CellError(exc)
 
     return clean
 
 
+def _slot(target: str) -> tuple[int, str]:
+    table, _sep, name = target.partition(".")
+    return (_OUTCOME, "") if target == "outcome" else (_TABLES[table], name)
+
+
 class RowParser:
-    """Turns raw CSV rows into RowPlan (clean values) or RowError (the first reasons found)."""
+    """Turns raw CSV rows into RowPlan (clean values) or RowError (the first reasons found).
+
+    Per row it does little more than look each cell up in its column's cache and place the
+    value: the tables a value goes to are resolved here, once, not per cell.
+    """
 
     def __init__(self, compiled: CompiledMapping) -> None:
         self.compiled = compiled
-        # Cleaning is pure, and categorical columns repeat their values: a bounded
-        # cache per column makes them nearly free (memory stays flat). The
-        # not-answered check is part of the cached function (NOT_ANSWERED).
-        self.cleaners = [
-            (
-                spec,
-                functools.lru_cache(maxsize=4096)(
-                    _answered(
-                        _custom_cleaner(spec) if spec.custom is not None else _cleaner_for(spec.target, spec),
-                        compiled.not_answered,
-                    )
-                ),
+        self.width = compiled.width
+        # (index, slot, name, column label, cache, cleaner, custom choice key or None) per column.
+        self.columns = []
+        for spec in compiled.columns:
+            cleaner = _custom_cleaner(spec) if spec.custom is not None else _cleaner_for(spec.target, spec)
+            learns = spec.custom is not None and spec.custom.type == CustomAttributeType.CHOICE
+            self.columns.append(
+                (
+                    spec.index,
+                    *_slot(spec.target),
+                    spec.column,
+                    {},
+                    _cell_cleaner(cleaner, compiled.not_answered),
+                    spec.custom.key if learns else None,
+                )
             )
-            for spec in compiled.columns
-        ]
-        self.constants = {
-            target: (_cleaner_for(target, None)(str(value)) if not isinstance(value, bool) else value)
-            for target, value in compiled.constants.items()
-        }
+        # Constants fill the row first; the columns may overwrite them.
+        self.constants: list[dict[str, Any]] = [{}, {}, {}]
+        self.outcome = ""
+        for target, value in compiled.constants.items():
+            cleaned = _cleaner_for(target, None)(str(value)) if not isinstance(value, bool) else value
+            slot, name = _slot(target)
+            if slot == _OUTCOME:
+                self.outcome = cleaned
+            else:
+                self.constants[slot][name] = cleaned
         # Choice values of custom attributes known so far (an import may learn new ones).
         self.known_choices = {
             key: {str(c[0]) for c in definition.choices}
             for key, definition in compiled.custom_definitions.items()
             if definition.type == CustomAttributeType.CHOICE
         }
+        self.phones: dict[tuple[str, str | None], str | None] = {}  # (cell, region) -> E.164, None when invalid
 
     def _email_from_template(self, raw: Sequence[str]) -> str:
         template = self.compiled.email_template or ""
@@ -496,74 +515,83 @@ class RowParser:
             raise ValueError(_("The email template gives “%(value)s”, not an email address.") % {"value": value})
         return value
 
+    def _phone(self, text: str, region: str | None) -> str | None:
+        key = (text, region)
+        phone = self.phones.get(key, _UNSEEN)
+        if phone is _UNSEEN:
+            try:
+                phone = normalize_phone(text, region=region)
+            except ValidationError:
+                phone = None
+            if len(self.phones) >= CACHE_SIZE:
+                self.phones.clear()
+            self.phones[key] = phone
+        return phone  # type: ignore[return-value]
+
     def parse(self, number: int, raw: list[str]) -> RowPlan | RowError:
-        if len(raw) != self.compiled.width:
+        if len(raw) != self.width:
             return RowError(
                 number,
                 raw,
-                _("The row has %(got)s fields, the header %(want)s.") % {"got": len(raw), "want": self.compiled.width},
+                _("The row has %(got)s fields, the header %(want)s.") % {"got": len(raw), "want": self.width},
             )
-        plan = RowPlan(number=number, raw=raw)
+        lead, company, qualification = dict(self.constants[0]), dict(self.constants[1]), dict(self.constants[2])
+        tables = (lead, company, qualification, {})
+        outcome = self.outcome
         reasons: list[str] = []
-        for target, value in self.constants.items():
-            self._put(plan, target, value)
-        for spec, cleaner in self.cleaners:
-            text = raw[spec.index]
-            try:
-                value = cleaner(text)
-            except ValueError as exc:
-                reasons.append(f"{spec.column}: {exc}")
-                continue
+        new_choices: dict[str, dict[str, str]] = {}
+        for index, slot, name, column, cache, clean, choice_key in self.columns:
+            text = raw[index]
+            value = cache.get(text, _UNSEEN)
+            if value is _UNSEEN:
+                if len(cache) >= CACHE_SIZE:
+                    cache.clear()
+                value = cache[text] = clean(text)
             if value is NOT_ANSWERED:
                 continue
-            if spec.custom is not None and spec.custom.type == CustomAttributeType.CHOICE:
+            if type(value) is CellError:
+                reasons.append(f"{column}: {value}")
+                continue
+            if choice_key is not None:
                 if not value:
                     continue
-                known = self.known_choices.setdefault(spec.custom.key, set())
+                known = self.known_choices.setdefault(choice_key, set())
                 if value not in known:  # a value the definition lacks: the import adds it
                     known.add(value)
-                    plan.new_choices.setdefault(spec.custom.key, {})[value] = text.strip()[:200]
-            self._put(plan, spec.target, value)
+                    new_choices.setdefault(choice_key, {})[value] = text.strip()[:200]
+            if slot == _OUTCOME:
+                outcome = value
+            else:
+                tables[slot][name] = value
         if self.compiled.email_template:
             try:
-                plan.lead["email"] = self._email_from_template(raw)
+                lead["email"] = self._email_from_template(raw)
             except ValueError as exc:
                 reasons.append(str(exc))
-        if not reasons and not plan.lead.get("email"):
+        if not reasons and not lead.get("email"):
             reasons.append(_("The email is empty."))
-        if plan.company.get("domain") and not plan.company.get("name"):
-            plan.company["name"] = plan.company["domain"]
-        if plan.company and not plan.company.get("name"):
+        if company.get("domain") and not company.get("name"):
+            company["name"] = company["domain"]
+        if company and not company.get("name"):
             reasons.append(_("Company fields are given without a company name or domain."))
-        if plan.lead.get("phone"):
-            region = plan.company.get("country") or self.compiled.phone_region
-            try:
-                plan.lead["phone"] = services.normalize_phone(plan.lead["phone"], region=region)
-            except ValidationError:
-                reasons.append(_("“%(value)s” is not a valid phone number.") % {"value": plan.lead["phone"]})
-        self._apply_outcome(plan)
+        if lead.get("phone"):
+            phone = self._phone(lead["phone"], company.get("country") or self.compiled.phone_region)
+            if phone is None:
+                reasons.append(_("“%(value)s” is not a valid phone number.") % {"value": lead["phone"]})
+            else:
+                lead["phone"] = phone
         if reasons:
             return RowError(number, raw, "; ".join(reasons))
+        self._apply_outcome(lead, outcome)
+        plan = RowPlan(number, raw, lead, company, qualification, tables[3], outcome, new_choices)
+        plan.dedup_keys()  # computed here, while parsing (ahead, in its own thread), not when matching
         return plan
 
-    def _put(self, plan: RowPlan, target: str, value: Any) -> None:
-        table, _sep, name = target.partition(".")
-        if target == "outcome":
-            plan.outcome = value
-        elif table == "lead":
-            plan.lead[name] = value
-        elif table == "company":
-            plan.company[name] = value
-        elif table == "bant":
-            plan.qualification[name] = value
-        else:
-            plan.custom[name] = value
-
-    def _apply_outcome(self, plan: RowPlan) -> None:
-        if plan.outcome == "won":
-            plan.lead["status"] = LeadStatus.WON
-        elif plan.outcome == "lost":
-            plan.lead["status"] = LeadStatus.LOST
-            plan.lead.setdefault("status_reason", self.compiled.lost_reason)
-        if plan.lead.get("status") in (LeadStatus.LOST, LeadStatus.DISQUALIFIED) and not plan.lead.get("status_reason"):
-            plan.lead["status_reason"] = self.compiled.lost_reason
+    def _apply_outcome(self, lead: dict[str, Any], outcome: str) -> None:
+        if outcome == "won":
+            lead["status"] = LeadStatus.WON
+        elif outcome == "lost":
+            lead["status"] = LeadStatus.LOST
+            lead.setdefault("status_reason", self.compiled.lost_reason)
+        if lead.get("status") in (LeadStatus.LOST, LeadStatus.DISQUALIFIED) and not lead.get("status_reason"):
+            lead["status_reason"] = self.compiled.lost_reason

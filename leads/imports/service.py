@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import csv
 import logging
+import queue
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 from django.conf import settings
@@ -27,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from leads.jobs import commit_without_flush_wait
@@ -182,7 +185,6 @@ class _Run:
     def __init__(self, job: ImportJob, compiled: CompiledMapping, acting_user: User | None, seen: SeenKeys) -> None:
         self.job = job
         self.compiled = compiled
-        self.parser = RowParser(compiled)
         self.seen = seen
         self.rows_done = job.rows_done
         self.acting_user = acting_user if acting_user and acting_user.pk else None
@@ -270,12 +272,12 @@ class _Run:
 
     # --- a chunk ----------------------------------------------------------------------
 
-    def process(self, rows: list[tuple[int, list[str]]], *, bytes_done: int | None = None) -> None:
+    def process(self, rows: Sequence[RowPlan | RowError], *, bytes_done: int | None = None) -> None:
+        """Match and write one chunk of parsed rows (RowParser.parse) in one transaction."""
         counts = ChunkCounts()
         issues: list[ImportRowIssue] = []
         plans: list[RowPlan] = []
-        for number, raw in rows:
-            result = self.parser.parse(number, raw)
+        for result in rows:
             if isinstance(result, RowError):
                 self._issue(result, RowIssueKind.REJECTED, result.reason, counts, issues)
             else:
@@ -576,6 +578,91 @@ def _read_rows(text: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]
         yield number, row
 
 
+@dataclass
+class _Chunk:
+    rows: list[RowPlan | RowError]
+    after_row: int  # the last row read before this chunk (the header is row 1)
+    bytes_done: int | None  # how far the file was read; None for the last chunk
+
+
+def _parsed_chunks(
+    rows: Iterable[tuple[int, list[str]]], parser: RowParser, *, skip: int, chunk_size: int, stream: IO[bytes]
+) -> Iterator[_Chunk]:
+    """The rows after the first ``skip`` (done by an earlier run), parsed, ``chunk_size`` at a time."""
+    last_done = 1
+    chunk: list[RowPlan | RowError] = []
+    after_row = last_done
+    for number, raw in rows:
+        if skip:
+            skip -= 1
+            last_done = after_row = number
+            continue
+        chunk.append(parser.parse(number, raw))
+        if len(chunk) >= chunk_size:
+            yield _Chunk(chunk, after_row, stream.tell())
+            after_row = number
+            chunk = []
+    if chunk:
+        yield _Chunk(chunk, after_row, None)
+
+
+class _ReadAhead(Iterator[Any]):
+    """The items of an iterator, produced by a thread one item ahead of the consumer.
+
+    Parsing a chunk is Python work while writing one is mostly waiting for the database
+    (psycopg2 and sqlite3 release the GIL while they wait): read ahead, the next chunk is
+    parsed meanwhile, on the other core. The producer touches no database; an error it
+    meets is raised to the consumer in its place in the sequence. Leaving the ``with``
+    block stops the producer and waits for it, so the file can be closed after.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = items
+        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._language = translation.get_language()  # translations are per thread
+        self._thread = threading.Thread(target=self._produce, name="import-read-ahead", daemon=True)
+
+    def __enter__(self) -> _ReadAhead:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _produce(self) -> None:
+        try:
+            with translation.override(self._language):
+                for item in self._items:
+                    if not self._put((item, None)):
+                        return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put((None, exc))
+            return
+        self._put((self._END, None))
+
+    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> Any:
+        item, error = self._queue.get()
+        if error is not None:
+            raise error
+        if item is self._END:
+            self._queue.put((item, None))  # stays exhausted
+            raise StopIteration
+        return item
+
+
 def _keys_path(job: ImportJob) -> Path:
     return Path(f"{job.file_path}.keys.sqlite3")
 
@@ -607,7 +694,6 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
         job.refresh_from_db()
     # Without those keys a real run goes on: the rows done are in the database, so a later
     # duplicate of one matches it as a stored lead (counted as such, not as an in-file duplicate).
-    skip = job.rows_done
     finished = False
     try:
         with open(job.file_path, "rb") as raw_stream:
@@ -624,23 +710,14 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
                 raise MappingError(_("The file is empty."))
             compiled = compile_mapping(job.mapping, header)
             run = _Run(job, compiled, job.created_by, seen)
-            last_done = 1  # the header
-            trimmed = False
-            chunk: list[tuple[int, list[str]]] = []
-            for item in rows:
-                if skip:
-                    skip -= 1
-                    last_done = item[0]
-                    continue
-                if not trimmed:
-                    seen.trim(after_row=last_done)  # the keys of a chunk that never committed
-                    trimmed = True
-                chunk.append(item)
-                if len(chunk) >= chunk_size:
-                    run.process(chunk, bytes_done=raw_stream.tell())
-                    chunk = []
-            if chunk:
-                run.process(chunk)
+            parsed = _parsed_chunks(
+                rows, RowParser(compiled), skip=job.rows_done, chunk_size=chunk_size, stream=raw_stream
+            )
+            with _ReadAhead(parsed) as chunks:
+                for number, chunk in enumerate(chunks):
+                    if number == 0:
+                        seen.trim(after_row=chunk.after_row)  # the keys of a chunk that never committed
+                    run.process(chunk.rows, bytes_done=chunk.bytes_done)
     except JobTakenOver:
         logger.warning("import job %s: another run took the job over; this one stops", job.pk)
     except UnicodeDecodeError as exc:
