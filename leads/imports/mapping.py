@@ -90,12 +90,14 @@ class RowPlan:
         """
         if self._keys is not None:
             return self._keys
-        keys = [("email", self.lead["email"])]
-        if self.lead.get("phone"):
-            keys.append(("phone", self.lead["phone"]))
-        person = " ".join(filter(None, (self.lead.get("first_name", ""), self.lead.get("last_name", ""))))
-        if person and self.company.get("domain") and self.company.get("name"):
-            keys.append(("person", f"{fold(person)}|{self.company['domain']}|{fold(self.company['name'])}"))
+        lead, company = self.lead, self.company
+        keys = [("email", lead["email"])]
+        if lead.get("phone"):
+            keys.append(("phone", lead["phone"]))
+        if company.get("domain") and company.get("name"):
+            person = " ".join(filter(None, (lead.get("first_name", ""), lead.get("last_name", ""))))
+            if person:
+                keys.append(("person", f"{fold(person)}|{company['domain']}|{fold(company['name'])}"))
         self._keys = keys
         return keys
 
@@ -425,20 +427,24 @@ def _custom_cleaner(spec: ColumnSpec) -> Callable[[str], Any]:
 
 # --- one row ----------------------------------------------------------------------------
 
-NOT_ANSWERED = object()  # what a column's cleaner returns for a "not answered" cell
+
+class CellError(str):
+    """A cell that gives no value: why it was refused, or "" when it is not answered.
+
+    Cached like a cleaned value and told apart by its type, so a row pays one check per cell.
+    """
+
+    __slots__ = ()
+
+
+NOT_ANSWERED = CellError("")  # what a column's cleaner returns for a "not answered" cell
 _UNSEEN = object()
 # Cleaned values kept per column. Cleaning is pure and most columns repeat their values
 # (sources, countries, a company's domain on its people's rows), so each distinct value is
 # cleaned once; a full cache starts over, which keeps memory flat whatever the file.
 CACHE_SIZE = 4096
-_TABLES = {"lead": 0, "company": 1, "bant": 2, "custom": 3}
-_OUTCOME = 4  # the column's value is the row's outcome, not a field
-
-
-class CellError(str):
-    """Why a cell was refused: cached like a cleaned value, told apart by its type."""
-
-    __slots__ = ()
+# Where a column's value goes: the row's lead, company, qualification, custom values, or outcome.
+_TABLES = {"lead": 0, "company": 1, "bant": 2, "custom": 3, "outcome": 4}
 
 
 def _cell_cleaner(cleaner: Callable[[str], Any], not_answered: frozenset[str]) -> Callable[[str], Any]:
@@ -457,7 +463,7 @@ def _cell_cleaner(cleaner: Callable[[str], Any], not_answered: frozenset[str]) -
 
 def _slot(target: str) -> tuple[int, str]:
     table, _sep, name = target.partition(".")
-    return (_OUTCOME, "") if target == "outcome" else (_TABLES[table], name)
+    return _TABLES[table], name
 
 
 class RowParser:
@@ -486,15 +492,12 @@ class RowParser:
                 )
             )
         # Constants fill the row first; the columns may overwrite them.
-        self.constants: list[dict[str, Any]] = [{}, {}, {}]
-        self.outcome = ""
+        self.constants: list[dict[str, Any]] = [{}, {}, {}, {}, {}]
         for target, value in compiled.constants.items():
-            cleaned = _cleaner_for(target, None)(str(value)) if not isinstance(value, bool) else value
             slot, name = _slot(target)
-            if slot == _OUTCOME:
-                self.outcome = cleaned
-            else:
-                self.constants[slot][name] = cleaned
+            self.constants[slot][name] = (
+                _cleaner_for(target, None)(str(value)) if not isinstance(value, bool) else value
+            )
         # Choice values of custom attributes known so far (an import may learn new ones).
         self.known_choices = {
             key: {str(c[0]) for c in definition.choices}
@@ -535,9 +538,8 @@ class RowParser:
                 raw,
                 _("The row has %(got)s fields, the header %(want)s.") % {"got": len(raw), "want": self.width},
             )
-        lead, company, qualification = dict(self.constants[0]), dict(self.constants[1]), dict(self.constants[2])
-        tables = (lead, company, qualification, {})
-        outcome = self.outcome
+        tables = tuple(map(dict, self.constants))
+        lead, company, qualification, custom, outcome = tables
         reasons: list[str] = []
         new_choices: dict[str, dict[str, str]] = {}
         for index, slot, name, column, cache, clean, choice_key in self.columns:
@@ -547,10 +549,9 @@ class RowParser:
                 if len(cache) >= CACHE_SIZE:
                     cache.clear()
                 value = cache[text] = clean(text)
-            if value is NOT_ANSWERED:
-                continue
             if type(value) is CellError:
-                reasons.append(f"{column}: {value}")
+                if value:
+                    reasons.append(f"{column}: {value}")
                 continue
             if choice_key is not None:
                 if not value:
@@ -559,10 +560,7 @@ class RowParser:
                 if value not in known:  # a value the definition lacks: the import adds it
                     known.add(value)
                     new_choices.setdefault(choice_key, {})[value] = text.strip()[:200]
-            if slot == _OUTCOME:
-                outcome = value
-            else:
-                tables[slot][name] = value
+            tables[slot][name] = value
         if self.compiled.email_template:
             try:
                 lead["email"] = self._email_from_template(raw)
@@ -582,8 +580,10 @@ class RowParser:
                 lead["phone"] = phone
         if reasons:
             return RowError(number, raw, "; ".join(reasons))
-        self._apply_outcome(lead, outcome)
-        plan = RowPlan(number, raw, lead, company, qualification, tables[3], outcome, new_choices)
+        row_outcome = outcome.get("", "")
+        if row_outcome or "status" in lead:
+            self._apply_outcome(lead, row_outcome)
+        plan = RowPlan(number, raw, lead, company, qualification, custom, row_outcome, new_choices)
         plan.dedup_keys()  # computed here, while parsing (ahead, in its own thread), not when matching
         return plan
 
