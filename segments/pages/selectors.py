@@ -17,19 +17,22 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    IntegerField,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
+    Value,
     Window,
-    prefetch_related_objects,
 )
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Cast, RowNumber
 from django.db.models.lookups import IsNull
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
 
 from leads.filters import IdFilter, LeadFilter
 from leads.models import (
@@ -95,33 +98,136 @@ def _awaiting_first_touch(now: datetime) -> Q:
 
 
 #: Joined to the rows' query. Every table more about doubles PostgreSQL's planning time (with BANT
-#: and placement, segment and stage joined too it planned 40-60 ms for 5 ms of work); those come
-#: with ``_attach_row_extras`` instead, one small query each.
+#: and placement, segment and stage joined too it planned 40-60 ms for 5 ms of work); what a row
+#: needs of those comes as small per-row subqueries (planned on their own, one index probe each).
 ROW_JOINS = ("company", "owner", "team", "score")
 
 
 def _with_row_data(leads: QuerySet[Lead], *, now: datetime) -> QuerySet[Lead]:
-    """What a lead row shows that the rows' query can carry (see ``_attach_row_extras`` for the rest)."""
+    """Everything a lead row shows, in the one query that fetches the rows."""
     since = now - timedelta(days=1)
     score_a_day_ago = ScoreHistory.objects.filter(lead_id=OuterRef("pk"), created_at__gte=since).order_by(
         "created_at", "id"
     )
+    placement = LeadPlacement.objects.filter(lead_id=OuterRef("pk"))
     return leads.select_related(*ROW_JOINS).annotate(
         latest_activity=_latest_activity(),
         # The score before the first change of the last 24 hours (None: no change since yesterday).
         score_day_ago=Subquery(score_a_day_ago.values("old_total")[:1]),
         awaiting_first_touch=ExpressionWrapper(_awaiting_first_touch(now), output_field=BooleanField()),
+        bant_met=Subquery(Qualification.objects.filter(lead_id=OuterRef("pk")).values("bant_met")[:1]),
+        stage_name=Subquery(placement.values("stage__name")[:1]),
+        segment_name=Subquery(placement.values("segment__name")[:1]),
     )
 
 
-def _attach_row_extras(leads: list[Lead]) -> list[Lead]:
-    """The rows' BANT count and placement (segment, stage): two queries for the page, whatever its size."""
-    prefetch_related_objects(
-        leads,
-        Prefetch("qualification", queryset=Qualification.objects.only("lead", "bant_met")),
-        Prefetch("placement", queryset=LeadPlacement.objects.select_related("segment", "stage")),
-    )
+def ago(value: datetime | None, now: datetime) -> str:
+    """ "3 hours ago" in the largest unit, "just now" under a minute: one translation per call."""
+    if value is None:
+        return ""
+    seconds = int((now - value).total_seconds())
+    if seconds >= 365 * 86400:
+        n = seconds // (365 * 86400)
+        return ngettext("%(n)d year ago", "%(n)d years ago", n) % {"n": n}
+    if seconds >= 30 * 86400:
+        n = seconds // (30 * 86400)
+        return ngettext("%(n)d month ago", "%(n)d months ago", n) % {"n": n}
+    if seconds >= 7 * 86400:
+        n = seconds // (7 * 86400)
+        return ngettext("%(n)d week ago", "%(n)d weeks ago", n) % {"n": n}
+    if seconds >= 86400:
+        n = seconds // 86400
+        return ngettext("%(n)d day ago", "%(n)d days ago", n) % {"n": n}
+    if seconds >= 3600:
+        n = seconds // 3600
+        return ngettext("%(n)d hour ago", "%(n)d hours ago", n) % {"n": n}
+    if seconds >= 60:
+        n = seconds // 60
+        return ngettext("%(n)d minute ago", "%(n)d minutes ago", n) % {"n": n}
+    return gettext("just now")
+
+
+#: Per language: (code, name) of every country sorted by name, and code -> name.
+_COUNTRIES: dict[str, tuple[list[tuple[str, str]], dict[str, str]]] = {}
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """(code, name) of every country in the active language, sorted by name (computed once per language)."""
+    return _country_tables()[0]
+
+
+def _country_tables() -> tuple[list[tuple[str, str]], dict[str, str]]:
+    language = get_language() or settings.LANGUAGE_CODE
+    tables = _COUNTRIES.get(language)
+    if tables is None:
+        pairs = [(str(code), str(name)) for code, name in countries]
+        tables = _COUNTRIES[language] = (pairs, dict(pairs))
+    return tables
+
+
+def _with_row_texts(leads: list[Lead], now: datetime) -> list[Lead]:
+    """The texts a row shows, made once per page here rather than per row in the template.
+
+    The template engine spent about 40% of a 50-row table on three of them: the status label
+    (``get_status_display`` rebuilds its choices every call), the country name (translated on
+    every call) and the latest activity's two date formats.
+    """
+    statuses = {value: str(label) for value, label in LeadStatus.choices}
+    country_names = _country_tables()[1]
+    zone = timezone.get_current_timezone()
+    for lead in leads:
+        lead.status_label = statuses.get(lead.status, lead.status)  # type: ignore[attr-defined]
+        # The stored code, not company.country: that builds a Country object on every access.
+        code = lead.company.__dict__.get("country") if lead.company is not None else None
+        lead.country_name = country_names.get(str(code), "") if code else ""  # type: ignore[attr-defined]
+        latest = lead.latest_activity  # type: ignore[attr-defined]
+        if latest is not None:
+            local = latest.astimezone(zone)
+            lead.activity_iso = local.isoformat()  # type: ignore[attr-defined]
+            lead.activity_title = local.strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+            lead.activity_ago = ago(latest, now)  # type: ignore[attr-defined]
     return leads
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An option of a filter form's select (a team, a segment)."""
+
+    pk: int
+    name: str
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    bands: list[str]
+    teams: list[Choice]
+    segments: list[Choice]
+
+
+def list_filter_choices(*, with_teams: bool) -> FilterChoices:
+    """Band names (highest first), teams (by name) and segments (in match order), in one query."""
+    columns = ("c_kind", "c_rank", "c_priority", "c_key", "c_label")
+    integer = IntegerField()
+
+    def part(queryset: QuerySet[Any], kind: int, rank: Any, priority: Any, key: Any) -> QuerySet[Any]:
+        return (
+            queryset.order_by()
+            .annotate(c_kind=Value(kind, integer), c_rank=rank, c_priority=priority, c_key=key, c_label=F("name"))
+            .values_list(*columns)
+        )
+
+    parts = [
+        part(ScoreBand.objects.all(), 0, -F("min_score"), Value(0, integer), Value(0, integer)),
+        part(Segment.objects.all(), 2, Cast("is_fallback", integer), F("priority"), F("id")),
+    ]
+    if with_teams:
+        parts.append(part(Team.objects.all(), 1, Value(0, integer), Value(0, integer), F("id")))
+    rows = sorted(parts[0].union(*parts[1:], all=True))
+    return FilterChoices(
+        bands=[label for kind, _rank, _priority, _key, label in rows if kind == 0],
+        teams=sorted((Choice(key, label) for kind, _r, _p, key, label in rows if kind == 1), key=lambda c: c.name),
+        segments=[Choice(key, label) for kind, _r, _p, key, label in rows if kind == 2],
+    )
 
 
 # --- the work queue -----------------------------------------------------------------------
@@ -164,18 +270,21 @@ def get_work_queue(*, user: User, page: int = 1, per_page: int = 50, only_waitin
     Bands are score thresholds, so ordering by the total orders by band too. Scored leads
     come from the score index in order (PostgreSQL walks it and stops after the page, sorting
     only leads of equal score by activity), so a pool of a million leads costs what a pool of
-    a hundred does. Constant queries: new unscored leads, the scored rows, the capped
-    first-touch count, the day's score changes.
+    a hundred does. Constant queries: the ids of new unscored leads (and their rows when there
+    are any), the scored rows, the capped first-touch count, the day's score changes.
     """
     now = timezone.now()
     scope = work_queue_scope(user)
     rows = _with_row_data(scope, now=now)
     if only_waiting:
         rows = rows.filter(awaiting_first_touch=True)
-    # At most a page of them, on every page, so that the scored rows' offset is known.
-    fresh = list(
-        rows.filter(score__isnull=True, created_at__gte=now - FRESH_UNSCORED).order_by("-created_at", "-id")[:per_page]
-    )
+    # At most a page of them, on every page, so that the scored rows' offset is known. Usually there
+    # are none: look for their ids first, and fetch (and compile) their full rows only when there are.
+    fresh_scope = scope.filter(score__isnull=True, created_at__gte=now - FRESH_UNSCORED)
+    if only_waiting:
+        fresh_scope = fresh_scope.filter(_awaiting_first_touch(now))
+    fresh_ids = list(fresh_scope.order_by("-created_at", "-id").values_list("id", flat=True)[:per_page])
+    fresh = list(rows.filter(id__in=fresh_ids).order_by("-created_at", "-id")) if fresh_ids else []
     scored = rows.filter(score__isnull=False).order_by(
         F("score__total").desc(), F("latest_activity").desc(nulls_last=True), "-created_at", "-id"
     )
@@ -192,8 +301,12 @@ def get_work_queue(*, user: User, page: int = 1, per_page: int = 50, only_waitin
         .select_related("lead")
         .order_by("-id")[:10]
     )
+    reasons = {value: str(label) for value, label in ScoreHistory._meta.get_field("reason").flatchoices}
+    for change in changes:
+        change.reason_label = reasons.get(change.reason, change.reason)  # type: ignore[attr-defined]
+        change.ago = ago(change.created_at, now)  # type: ignore[attr-defined]
     return WorkQueue(
-        leads=_attach_row_extras(fetched[:per_page]),
+        leads=_with_row_texts(fetched[:per_page], now),
         has_next=len(fetched) > per_page,
         page=page,
         waiting_count=min(waiting, WAITING_COUNT_CAP),
@@ -218,10 +331,19 @@ class LeadListPage:
     leads: list[Lead]
     has_next: bool
     page: int
-    filterset: LeadFilter
-    teams: list[Team] = field(default_factory=list)
+    filterset: LeadFilter | None  # None: no filter asked for
+    teams: list[Choice] = field(default_factory=list)
     owners: list[Any] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
+    segments: list[Choice] = field(default_factory=list)
+    bands: list[str] = field(default_factory=list)
+
+    @property
+    def filters_valid(self) -> bool:
+        return self.filterset is None or self.filterset.is_valid()
+
+    @property
+    def filter_errors(self) -> dict[str, Any]:
+        return {} if self.filterset is None else dict(self.filterset.errors)
 
     @property
     def assignees(self) -> list[Any]:
@@ -234,7 +356,7 @@ def list_leads_page(*, user: User, params: Any, page: int = 1, per_page: int = 5
 
     Count-free pagination (one row more than the page tells whether there is a next page):
     a COUNT over a million leads costs more than the page itself. The query count does not
-    depend on the page size: rows, plus the choices of the filter form.
+    depend on the page size: rows, the filter form's choices (one query) and, for staff, the owners.
     """
     # A filter form sends every field; an empty one ("any status") means no filter, not an invalid choice.
     params = params.copy()
@@ -244,15 +366,22 @@ def list_leads_page(*, user: User, params: Any, page: int = 1, per_page: int = 5
             params.setlist(key, values)
         else:
             del params[key]
-    filterset = PageLeadFilter(data=params, queryset=leads_visible_to(user))
-    leads = filterset.qs if filterset.is_valid() else leads_visible_to(user).none()
+    # No filter asked for (the list as it opens): no FilterSet, which deep-copies its fifteen
+    # filters and their form fields on every request.
+    visible = leads_visible_to(user)
+    wanted = set(params) & set(PageLeadFilter.base_filters)
+    filterset = PageLeadFilter(data=params, queryset=visible) if wanted else None
+    leads = visible
+    if filterset is not None:
+        leads = filterset.qs if filterset.is_valid() else visible.none()
     if not params.get("ordering"):
         leads = leads.order_by("-created_at", "-id")
-    rows = _with_row_data(leads, now=timezone.now())
+    now = timezone.now()
+    rows = _with_row_data(leads, now=now)
     start = (page - 1) * per_page
     fetched = list(rows[start : start + per_page + 1])
     staff = is_manager(user) or is_marketer(user)
-    teams = list(Team.objects.only("id", "name").order_by("name")) if staff else []
+    choices = list_filter_choices(with_teams=staff)
     user_model = get_user_model()
     is_a_rep = Exists(
         user_model.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=Role.SALES_REP.value)
@@ -268,15 +397,15 @@ def list_leads_page(*, user: User, params: Any, page: int = 1, per_page: int = 5
         if staff
         else []
     )
-    segments = list(Segment.objects.only("id", "name").order_by("is_fallback", "priority", "id"))
     return LeadListPage(
-        leads=_attach_row_extras(fetched[:per_page]),
+        leads=_with_row_texts(fetched[:per_page], now),
         has_next=len(fetched) > per_page,
         page=page,
         filterset=filterset,
-        teams=teams,
+        teams=choices.teams,
         owners=owners,
-        segments=segments,
+        segments=choices.segments,
+        bands=choices.bands,
     )
 
 

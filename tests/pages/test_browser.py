@@ -428,8 +428,8 @@ def test_manager_bulk_assigns_from_the_lead_list(live_server, page, manager, rep
     expect(page.locator("table.leads tbody tr")).to_have_count(25)
     # Two rows by hand first.
     first, second = leads[-1], leads[-2]
-    page.get_by_label(f"Select {first.full_name}").check()
-    page.get_by_label(f"Select {second.full_name}").check()
+    page.get_by_role("checkbox", name=f"Select {first.full_name}").check()
+    page.get_by_role("checkbox", name=f"Select {second.full_name}").check()
     expect(page.get_by_text("2 selected")).to_be_visible()
     page.locator("#bulk-assign select[name=owner]").select_option(str(rep.pk))
     page.locator("#bulk-assign").get_by_role("button", name="Assign").click()
