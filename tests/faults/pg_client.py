@@ -55,6 +55,7 @@ def burst(args: argparse.Namespace) -> dict:
     refused: dict[str, int] = {}
     unclear: list[str] = []
     first_refusal = ""
+    acked_after_refusal = 0
     started = next_at = time.monotonic()
     for i, lead_id in enumerate(ids):
         if i == len(ids) // 2:
@@ -74,6 +75,7 @@ def burst(args: argparse.Namespace) -> dict:
             unclear.append(f"{type(exc).__name__}: {exc}")
         else:
             acked.append(lead_id)
+            acked_after_refusal += bool(refused)
     seconds = time.monotonic() - started
     _wait_for_database(timeout=60)  # the burst may end before the server is back
     # Each lead got one change: BANT budget "approved" and version 1 -> 2 in one transaction.
@@ -84,6 +86,7 @@ def burst(args: argparse.Namespace) -> dict:
     return {
         "attempted": len(ids),
         "acked": len(acked),
+        "acked_after_refusal": acked_after_refusal,
         "refused": sum(refused.values()),
         "refused_by_class": refused,
         "first_refusal": first_refusal,

@@ -51,7 +51,7 @@ def test_04_two_clients_save_different_fields_of_one_lead(require_postgres, tran
     # Scored once first: two workers racing on a lead's *first* score can hit the LeadScore primary key
     # (IntegrityError, healed by the sweep); this scenario is about racing edits. See the report.
     services.score_lead(lead_id=lead.pk)
-    rounds = size(60, 300)
+    rounds = size(30, 300)
     lost = 0
     errors: list[BaseException] = []
     for r in range(rounds):

@@ -88,7 +88,7 @@ def test_05_duplicate_and_out_of_order_delivery(record_figure):
     from leads import services as lead_services
 
     services.replace_rule_set(rules=RULES, start_job=False)
-    n = size(50, 500)
+    n = size(20, 500)
     leads = [factories.LeadFactory(company=factories.CompanyFactory(industry="manufacturing")) for _ in range(n)]
     regressions = duplicates = 0
     for lead in leads:

@@ -42,8 +42,8 @@ pytestmark = [pytest.mark.integration]
 CLIENTS = size(4, 16)
 SECONDS = size(8, 60)
 LEADS = size(3000, 300_000)
-CHUNK = size(100, 5000)  # a job of 30 (small) or 60 (full) chunks, each one short transaction
-RECOMPUTED = 300  # leads whose stored score is checked against the engine after the job
+CHUNK = size(200, 5000)  # a job of 15 (small) or 60 (full) chunks, each one short transaction
+RECOMPUTED = size(100, 300)  # leads whose stored score is checked against the engine after the job
 
 
 @dataclass
@@ -152,30 +152,41 @@ def test_12_load_while_a_bulk_rescore_runs(start_worker, celery_queue, record_fi
     browser.force_login(manager)
     session = browser.cookies[settings.SESSION_COOKIE_NAME].value
     ids = list(Lead.objects.values_list("id", flat=True))
-    start_worker(concurrency=2, env={"SCORING_CHUNK_SIZE": str(CHUNK)})
     cache = PrivateRedis()
     cache.start()
+    booted: dict = {}
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.faults.load_settings",
+        "SECRET_KEY": settings.SECRET_KEY,  # the session signed here is valid there
+        "REDIS_URL": cache.url,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": celery_queue,
+        "LEADQUAL_ROUTING_QUEUE": f"{celery_queue}-routing",
+    }
+
+    def boot() -> None:
+        try:
+            booted["server"] = _start_gunicorn(database_url=_database_url_for_worker(), extra_env=env)
+        except BaseException as exc:
+            booted["error"] = exc
+
+    booting = threading.Thread(target=boot)  # gunicorn boots while the worker does
+    booting.start()
     server = None
     manager_at_work = RuleChanges(rules)
     try:
-        server, port = _start_gunicorn(
-            database_url=_database_url_for_worker(),
-            extra_env={
-                "DJANGO_SETTINGS_MODULE": "tests.faults.load_settings",
-                "SECRET_KEY": settings.SECRET_KEY,  # the session signed here is valid there
-                "REDIS_URL": cache.url,
-                "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-                "CELERY_QUEUE": celery_queue,
-                "LEADQUAL_ROUTING_QUEUE": f"{celery_queue}-routing",
-            },
-        )
+        start_worker(concurrency=2, env={"SCORING_CHUNK_SIZE": str(CHUNK)})
+        booting.join()
+        if "error" in booted:
+            raise booted["error"]
+        server, port = booted["server"]
         page = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", "Accept": "text/html"}
         api = {"Authorization": f"Token {token}", "Accept": "application/json"}
         requests: dict[str, Request] = {
             "lead list page": lambda rng: (f"/leads/?ordering=-score&page={rng.randint(1, 20)}", page),
             "score endpoint": lambda rng: (f"/api/v1/leads/{rng.choice(ids)}/score/", api),
         }
-        warm = _hammer(port=port, seconds=0.5, clients=1, requests=requests)  # every gunicorn worker booted
+        warm = _hammer(port=port, seconds=0.5, clients=1, requests=requests)  # both answer 200 before the window opens
         assert not any(r.errors for r in warm.values()), {n: r.errors[:3] for n, r in warm.items()}
         manager_at_work.change()  # the first bulk job starts as the clients do
         manager_at_work.start()
@@ -183,6 +194,8 @@ def test_12_load_while_a_bulk_rescore_runs(start_worker, celery_queue, record_fi
         results = _hammer(port=port, seconds=SECONDS, clients=CLIENTS, requests=requests)
         window_end = timezone.now()
     finally:
+        booting.join()
+        server = server or booted.get("server", (None, 0))[0]
         manager_at_work.done.set()
         if manager_at_work.is_alive():
             manager_at_work.join(timeout=60)
