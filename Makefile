@@ -69,11 +69,12 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench --leads $(LEADS)
 
 ## make faults: the fault-and-abuse suite at full size against PostgreSQL, Redis and real workers; prints its table.
+## Full-size scenarios run for minutes (the load window alone is 60 s): a longer per-test timeout than make test's.
 faults: $(DEV_STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/leadqual} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	FAULTS_SIZE=$${FAULTS_SIZE:-full} LEADQUAL_REQUIRE_SERVICES=1 \
-	$(BIN)/pytest -p no:cacheprovider -q tests/faults $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider -q -o timeout=1800 tests/faults $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
