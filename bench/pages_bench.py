@@ -10,6 +10,10 @@ lead list as the manager (every lead visible, newest first) and the work queue a
 rep with a full page of open leads, or as the manager (own leads and the pool of leads without a
 team) when routing has given no rep one yet. Each page is held against a plain view reading the
 same 50 rows (login, one query with company, owner and score, a small template).
+
+gunicorn inherits the environment, PG_OPTIONS included: ``PG_OPTIONS="-c jit=off -c
+random_page_cost=1.1 -c max_parallel_workers_per_gather=0"`` measures web processes without
+parallel query workers (the page queries stop after 50 rows; starting workers costs more).
 """
 
 from __future__ import annotations
