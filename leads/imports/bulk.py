@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -62,7 +62,8 @@ class CopyTable:
             self.template[self.index[name]] = copy_text(value)
         self.lines: list[str] = []
 
-    def add(self, *parts: Mapping[str, Any]) -> None:
+    def line(self, *parts: Mapping[str, Any]) -> str:
+        """One row as a COPY line: the template with ``parts`` (field name -> value) laid over it."""
         line = self.template.copy()
         index = self.index
         for values in parts:
@@ -72,19 +73,68 @@ class CopyTable:
                     line[index[name]] = value
                 else:
                     line[index[name]] = copy_text(value)
-        self.lines.append("\t".join(line))
+        return "\t".join(line)
 
-    def copy(self) -> None:
-        """Send the rows (one COPY statement); an IntegrityError here rolls back like any insert."""
-        if not self.lines:
-            return
+    def add(self, *parts: Mapping[str, Any]) -> None:
+        self.lines.append(self.line(*parts))
+
+    def copy(self, lines: Iterable[str] | None = None) -> None:
+        """Send the added rows, or ``lines`` as an iterator yields them, in one COPY statement.
+
+        Given a generator, each block of lines is built while the database inserts the one
+        before: the import's Python work and the server's inserts run at the same time.
+        An IntegrityError here rolls back like any insert.
+        """
+        source = iter(self.lines if lines is None else lines)
         quote = connection.ops.quote_name
         sql = f"COPY {quote(self.table)} ({', '.join(quote(c) for c in self.columns)}) FROM STDIN"
-        # One buffer for the chunk (its lines, encoded once): a few MB at most, freed after the COPY.
-        data = io.BytesIO("\n".join(self.lines).encode() + b"\n")
+        reader = _LineReader(source)
+        if reader.peek():
+            with connection.cursor() as cursor, connection.wrap_database_errors:
+                # Big blocks: between two, the parsing thread may hold the GIL for a switch interval.
+                cursor.cursor.copy_expert(sql, reader, size=COPY_BLOCK)
         self.lines = []
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            cursor.cursor.copy_expert(sql, data)
+
+
+COPY_BLOCK = 128 * 1024
+
+
+class _LineReader(io.RawIOBase):
+    """Lines from an iterator as a file for copy_expert, built and encoded a block at a time."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def peek(self) -> bool:
+        """Whether there is anything to send (reads the first block)."""
+        self._pending = self._block(COPY_BLOCK)
+        return bool(self._pending)
+
+    def _block(self, size: int) -> bytes:
+        parts, length = [], 0
+        for line in self._lines:
+            parts.append(line)
+            length += len(line) + 1
+            if 0 <= size <= length:
+                break
+        return ("\n".join(parts) + "\n").encode() if parts else b""
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._pending
+        while size < 0 or len(block) < size:
+            more = self._block(COPY_BLOCK if size < 0 else size - len(block))
+            if not more:
+                break
+            block += more
+        if size < 0:
+            self._pending = b""
+            return block
+        self._pending = block[size:]
+        return block[:size]
 
 
 def next_ids(model: type[models.Model], count: int) -> list[int]:

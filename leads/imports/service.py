@@ -382,17 +382,21 @@ class _Run:
         ids = bulk.next_ids(Lead, len(creates))
         leads = bulk.CopyTable(Lead, {"created_at": now, "updated_at": now, "import_job_id": self.job.pk})
         quals = bulk.CopyTable(Qualification, {})
-        for decision, lead_id in zip(creates, ids, strict=True):
-            plan = _merged(decision)
-            decision.lead_id = lead_id
-            own: dict[str, Any] = {"id": lead_id}
-            if plan.custom:
-                own["custom"] = plan.custom
-            if plan.company:
-                own["company_id"] = companies[_company_key(plan.company)]
-            leads.add(plan.lead, own)
-            quals.add(plan.qualification, {"lead_id": lead_id, **self._stamps(plan.qualification, now)})
-        leads.copy()
+
+        def lead_lines() -> Iterator[str]:
+            # Streamed into the COPY: a block of rows is built while the database inserts the one before.
+            for decision, lead_id in zip(creates, ids, strict=True):
+                plan = _merged(decision)
+                decision.lead_id = lead_id
+                own: dict[str, Any] = {"id": lead_id}
+                if plan.custom:
+                    own["custom"] = plan.custom
+                if plan.company:
+                    own["company_id"] = companies[_company_key(plan.company)]
+                quals.add(plan.qualification, {"lead_id": lead_id, **self._stamps(plan.qualification, now)})
+                yield leads.line(plan.lead, own)
+
+        leads.copy(lead_lines())
         quals.copy()
 
     def _create_by_orm(self, creates: list[Decision], companies: dict[str, int], now: Any) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from leads.imports import service
@@ -374,3 +375,76 @@ def test_saved_mapping_and_command(db, tmp_path, capsys):
     call_command("import_leads", str(path), "--mapping", str(mapping_file))
     assert Lead.objects.count() == 1
     assert "not an email address" in report.read_text()
+
+
+# --- reading ahead, caches, COPY text ---------------------------------------------------------
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops():
+    def items():
+        yield 1
+        yield 2
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    got = []
+    with pytest.raises(UnicodeDecodeError), service._ReadAhead(items()) as ahead:
+        got.extend(ahead)
+    assert got == [1, 2]  # the error comes where it happened, after the items before it
+
+    endless = service._ReadAhead(iter(range(10**9)))
+    with endless as ahead:
+        assert next(ahead) == 0
+    assert not endless._thread.is_alive()  # leaving the block stops the producer
+
+
+def test_read_ahead_produces_in_the_callers_language():
+    from django.utils import translation
+
+    def languages():
+        yield translation.get_language()
+
+    with translation.override("pl"), service._ReadAhead(languages()) as ahead:
+        assert list(ahead) == ["pl"]
+
+
+def test_a_cache_of_one_value_changes_nothing(db, tmp_path, monkeypatch):
+    """Each column cleans a distinct value once; a full cache starts over: the outcome cannot depend on it."""
+    from leads.imports import mapping
+
+    rows = [*_malformed_rows(), *(_row(email=f"c{i}@acme.com", source=s, phone="") for i, s in enumerate("GgGL"))]
+    dry = _run(tmp_path, _csv(rows), dry_run=True)
+    monkeypatch.setattr(mapping, "CACHE_SIZE", 1)
+    small = _run(tmp_path, _csv(rows), dry_run=True)
+    fields = ("created", "updated", "skipped", "rejected", "duplicates_in_file", "won", "lost")
+    assert [getattr(small, f) for f in fields] == [getattr(dry, f) for f in fields]
+    issues = lambda job: list(job.issues.order_by("row_number").values_list("row_number", "reason"))  # noqa: E731
+    assert issues(small) == issues(dry)
+
+
+def test_the_same_phone_text_is_read_in_each_rows_country(db, tmp_path):
+    """A phone without a country code is read in its company's country: cached per text and country."""
+    from leads.services import normalize_phone
+
+    countries = ["DE", "PL", "DE", "GB"]
+    rows = [_row(email=f"p{i}@x.com", phone="030 901820", country=c, web=f"x{i}.com", company=f"X{i}")
+            for i, c in enumerate(countries)]  # fmt: skip
+    _run(tmp_path, _csv(rows), {**MAPPING, "duplicates": "create"})
+    stored = {email: str(phone) for email, phone in Lead.objects.values_list("email", "phone")}
+    for i, country in enumerate(countries):
+        try:
+            expected = normalize_phone("030 901820", region=country)
+        except ValidationError:
+            expected = None
+        assert stored.get(f"p{i}@x.com") == expected, country
+
+
+def test_tabs_newlines_and_backslashes_survive_the_copy(db, tmp_path, monkeypatch):
+    """COPY's text format escapes them; the fast path skips the escape only for values without them."""
+    from leads.imports import bulk
+
+    monkeypatch.setattr(bulk, "COPY_BLOCK", 64)  # many blocks: rows stream into the COPY in pieces
+    names = ["Ada\tLovelace", "Back\\slash", "Two\nLines", "Carriage\rReturn", "\\N", "Plain"]
+    rows = [_row(email=f"n{i}@acme.com", first=name, phone="") for i, name in enumerate(names)]
+    job = _run(tmp_path, _csv(rows))
+    assert job.created == len(names)
+    assert sorted(Lead.objects.values_list("first_name", flat=True)) == sorted(names)
