@@ -142,8 +142,11 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
     if not count:
         return []
     with connection.cursor() as cursor:
+        # The sequence is looked up once (a CTE), not once per id: pg_get_serial_sequence in
+        # the select list would read the catalogue for every row (~5x the time of nextval).
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq)"
+            " SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
             [model._meta.db_table, model._meta.pk.column, count],
         )
         return [row[0] for row in cursor.fetchall()]

@@ -48,7 +48,7 @@ class SeenKeys:
 
     @staticmethod
     def _text(key: Key) -> str:
-        return f"{key[0]}:{key[1]}"
+        return ":".join(key)  # "email:ada@acme.com"
 
     def trim(self, *, after_row: int) -> None:
         """Forget the keys of rows after ``after_row`` (a chunk whose database transaction did not commit)."""

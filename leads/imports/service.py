@@ -382,6 +382,7 @@ class _Run:
         ids = bulk.next_ids(Lead, len(creates))
         leads = bulk.CopyTable(Lead, {"created_at": now, "updated_at": now, "import_job_id": self.job.pk})
         quals = bulk.CopyTable(Qualification, {})
+        stamps: dict[tuple[str, ...], dict[str, Any]] = {}  # by the BANT fields a row answers
 
         def lead_lines() -> Iterator[str]:
             # Streamed into the COPY: a block of rows is built while the database inserts the one before.
@@ -393,7 +394,10 @@ class _Run:
                     own["custom"] = plan.custom
                 if plan.company:
                     own["company_id"] = companies[_company_key(plan.company)]
-                quals.add(plan.qualification, {"lead_id": lead_id, **self._stamps(plan.qualification, now)})
+                answered = tuple(plan.qualification)
+                if answered not in stamps:
+                    stamps[answered] = self._stamps(plan.qualification, now)
+                quals.add(plan.qualification, {"lead_id": lead_id}, stamps[answered])
                 yield leads.line(plan.lead, own)
 
         leads.copy(lead_lines())
@@ -577,8 +581,8 @@ def _read_rows(text: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]
     """(row number as a spreadsheet shows it, cells); the header is row 1."""
     reader = csv.reader(text, delimiter=delimiter)
     for number, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines are not rows
+        if not "".join(row).strip():
+            continue  # blank lines (and rows of empty cells) are not rows
         yield number, row
 
 
