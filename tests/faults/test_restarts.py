@@ -284,15 +284,16 @@ def test_03_postgres_restarted_during_a_burst(private_postgres, tmp_path, record
         "LEADQUAL_ROUTING_QUEUE": f"{queue}-routing",
     }
     log, client_log = tmp_path / "worker.log", tmp_path / "client.log"
-    client = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults.pg_client", "--leads", str(n), "--rate", str(rate)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=client_log.open("w"),
-        text=True,
-    )
+    with client_log.open("w") as stderr:
+        client = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.pg_client", "--leads", str(n), "--rate", str(rate)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
 
     def expect(line: str) -> None:
         assert client.stdout is not None and client.stdin is not None
