@@ -22,6 +22,7 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # (~1 us for an email); most values need no escape, which one search tells.
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
 NULL = "\\N"
+_json = json.JSONEncoder(check_circular=False).encode  # json.dumps without its per-call set-up
 
 
 def copy_text(value: Any) -> str:
@@ -38,7 +39,7 @@ def copy_text(value: Any) -> str:
     if value is False:
         return "f"
     if isinstance(value, dict | list):
-        value = json.dumps(value)
+        value = _json(value)
     elif isinstance(value, datetime | date):
         return value.isoformat()
     else:
@@ -47,7 +48,13 @@ def copy_text(value: Any) -> str:
 
 
 class CopyTable:
-    """Rows of one model as COPY lines; ``fixed`` values (timestamps, the job) are the same for every row."""
+    """Rows of one model as COPY lines; ``fixed`` values (timestamps, the job) are the same for every row.
+
+    A row is built in two steps that may run in different threads: ``cells`` lays the row's
+    own values over the model's defaults (the import does it while parsing, ahead), and
+    ``line`` lays this table's fixed values and the values known only when writing (ids)
+    over those cells.
+    """
 
     def __init__(self, model: type[models.Model], fixed: Mapping[str, Any]) -> None:
         fields = [f for f in model._meta.concrete_fields if not f.generated]
@@ -58,25 +65,36 @@ class CopyTable:
             self.index[f.attname] = i
             self.index[f.name] = i
         self.template = [copy_text(f.get_default()) for f in fields]
-        for name, value in fixed.items():
-            self.template[self.index[name]] = copy_text(value)
+        self._fixed = [(self.index[name], copy_text(value)) for name, value in fixed.items()]
+        for i, text in self._fixed:
+            self.template[i] = text
         self.lines: list[str] = []
 
-    def line(self, *parts: Mapping[str, Any]) -> str:
-        """One row as a COPY line: the template with ``parts`` (field name -> value) laid over it."""
-        line = self.template.copy()
+    def cells(self, *parts: Mapping[str, Any]) -> list[str]:
+        """One row's cells: the template with ``parts`` (field name -> value) laid over it."""
+        cells = self.template.copy()
+        self._lay(cells, parts)
+        return cells
+
+    def line(self, cells: list[str], *parts: Mapping[str, Any]) -> str:
+        """``cells`` of a row of this model (changed in place) with the fixed values and ``parts``, as a COPY line."""
+        for i, text in self._fixed:
+            cells[i] = text
+        self._lay(cells, parts)
+        return "\t".join(cells)
+
+    def _lay(self, cells: list[str], parts: Sequence[Mapping[str, Any]]) -> None:
         index = self.index
         for values in parts:
             for name, value in values.items():
                 # copy_text's first case inline: most values are text that needs no escape.
                 if type(value) is str and not _NEEDS_ESCAPE(value):
-                    line[index[name]] = value
+                    cells[index[name]] = value
                 else:
-                    line[index[name]] = copy_text(value)
-        return "\t".join(line)
+                    cells[index[name]] = copy_text(value)
 
     def add(self, *parts: Mapping[str, Any]) -> None:
-        self.lines.append(self.line(*parts))
+        self.lines.append(self.line(self.cells(*parts)))
 
     def copy(self, lines: Iterable[str] | None = None) -> None:
         """Send the added rows, or ``lines`` as an iterator yields them, in one COPY statement.
@@ -96,7 +114,7 @@ class CopyTable:
         self.lines = []
 
 
-COPY_BLOCK = 128 * 1024
+COPY_BLOCK = 256 * 1024
 
 
 class _LineReader(io.RawIOBase):

@@ -16,7 +16,14 @@ from leads.models import Lead
 from . import bulk
 from .mapping import fold
 
-Key = tuple[str, str]  # (kind, value): ("email", "a@b.com"), ("phone", "+4930..."), ("person", "ada|acme.com|acme")
+# A duplicate key: its kind and value in one string, "email:a@b.com", "phone:+4930...",
+# "person:ada|acme.com|acme" (a string costs less to build, hash and store than a tuple).
+Key = str
+
+
+def key_kind(key: Key) -> str:
+    """ "email", "phone" or "person"."""
+    return key.partition(":")[0]
 
 
 class SeenKeys:
@@ -46,35 +53,31 @@ class SeenKeys:
         )
         self._load_filter()
 
-    @staticmethod
-    def _text(key: Key) -> str:
-        return ":".join(key)  # "email:ada@acme.com"
-
     def trim(self, *, after_row: int) -> None:
         """Forget the keys of rows after ``after_row`` (a chunk whose database transaction did not commit)."""
         self._db.execute("DELETE FROM seen WHERE row > ?", (after_row,))
 
     def lookup(self, keys: Iterable[Key]) -> dict[Key, tuple[int, int]]:
         """The keys seen before, with the row that first used each and its lead id."""
-        maybe = self._maybe
-        wanted = {text: k for k in keys if maybe(text := self._text(k))}
+        names = list(filter(self._maybe, keys))
         found: dict[Key, tuple[int, int]] = {}
-        names = list(wanted)
         for start in range(0, len(names), 900):
             part = names[start : start + 900]
             marks = ",".join("?" * len(part))
             rows = self._db.execute(f"SELECT key, row, lead_id FROM seen WHERE key IN ({marks})", part)  # noqa: S608
-            for text, row, lead_id in rows:
-                found[wanted[text]] = (row, lead_id)
+            for key, row, lead_id in rows:
+                found[key] = (row, lead_id)
         return found
 
     def add(self, entries: Iterable[tuple[Key, int, int]]) -> None:
         """Add keys (the first row to use a key keeps it) in one committed transaction."""
-        rows = [(self._text(k), row, lead_id) for k, row, lead_id in entries]
+        rows = entries if isinstance(entries, list) else list(entries)
         self._db.execute("BEGIN")
-        # A few statements of many rows each: SQLite's cost is per statement step far more than per row.
-        for start in range(0, len(rows), 1000):
-            part = rows[start : start + 1000]
+        # A few statements of many rows each: SQLite's cost is per statement step far more than per
+        # row, and each statement hands the GIL over (the parsing thread may keep it a while).
+        per_statement = min(5000, self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 3)
+        for start in range(0, len(rows), per_statement):
+            part = rows[start : start + per_statement]
             values = ",".join(["(?, ?, ?)"] * len(part))
             self._db.execute(
                 f"INSERT OR IGNORE INTO seen (key, row, lead_id) VALUES {values}",  # noqa: S608
@@ -118,25 +121,26 @@ class SeenKeys:
 def find_existing(keys: Iterable[Key]) -> dict[Key, int]:
     """Stored leads matching any of ``keys``: key -> lead id (the lowest id when several match)."""
     emails, phones, people = set(), set(), {}
-    for kind, value in keys:
+    for key in keys:
+        kind, _sep, value = key.partition(":")
         if kind == "email":
             emails.add(value)
         elif kind == "phone":
             phones.add(value)
         else:
             person, domain, company = value.split("|", 2)
-            people[(domain, company, person)] = value
+            people[(domain, company, person)] = key
     found: dict[Key, int] = {}
     for kind, rows in _stored(emails, phones, {domain for domain, _c, _p in people}):
         if kind == "person":
             for domain, company, first, last, lead_id in rows:
                 person = fold(" ".join(filter(None, (first, last))))
-                value = people.get((domain, fold(company), person))
-                if value is not None:
-                    found.setdefault(("person", value), lead_id)
+                key = people.get((domain, fold(company), person))
+                if key is not None:
+                    found.setdefault(key, lead_id)
         else:
             for value, lead_id in rows:
-                found.setdefault((kind, value), lead_id)
+                found.setdefault(f"{kind}:{value}", lead_id)
     return found
 
 

@@ -81,23 +81,26 @@ class RowPlan:
     custom: dict[str, Any] = field(default_factory=dict)
     outcome: str = ""
     new_choices: dict[str, dict[str, str]] = field(default_factory=dict)  # custom key -> {choice key: label}
-    _keys: list[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
+    _keys: list[str] | None = field(default=None, repr=False, compare=False)
+    # The COPY cells of the row's new lead and qualification, rendered ahead by the reading thread.
+    copy_cells: tuple[list[str], list[str]] | None = field(default=None, repr=False, compare=False)
 
-    def dedup_keys(self) -> list[tuple[str, str]]:
+    def dedup_keys(self) -> list[str]:
         """Duplicate keys in matching order: email, then phone, then person at company (domain and name).
 
+        A key is its kind and value in one string ("email:ada@acme.com"), as SeenKeys stores it.
         Computed once: a plan's values do not change after parsing (merges build new plans).
         """
         if self._keys is not None:
             return self._keys
         lead, company = self.lead, self.company
-        keys = [("email", lead["email"])]
+        keys = ["email:" + lead["email"]]
         if lead.get("phone"):
-            keys.append(("phone", lead["phone"]))
+            keys.append("phone:" + lead["phone"])
         if company.get("domain") and company.get("name"):
             person = " ".join(filter(None, (lead.get("first_name", ""), lead.get("last_name", ""))))
             if person:
-                keys.append(("person", f"{fold(person)}|{company['domain']}|{fold(company['name'])}"))
+                keys.append(f"person:{fold(person)}|{company['domain']}|{fold(company['name'])}")
         self._keys = keys
         return keys
 

@@ -50,7 +50,7 @@ from leads.models import (
 from leads.services import BANT_CRITERIA, _notify_lead_changed
 
 from . import bulk
-from .dedup import Key, SeenKeys, find_existing
+from .dedup import Key, SeenKeys, find_existing, key_kind
 from .detect import open_text, sniff
 from .mapping import CompiledMapping, MappingError, RowError, RowParser, RowPlan, compile_mapping
 
@@ -228,10 +228,10 @@ class _Run:
                 if self.policy == DuplicatePolicy.SKIP:
                     reason = _("Duplicate of row %(row)s in this file (same %(key)s).") % {
                         "row": row,
-                        "key": _(KEY_LABELS[key[0]]),
+                        "key": _(KEY_LABELS[key_kind(key)]),
                     }
                     return self._issue(plan, RowIssueKind.SKIPPED, reason, counts, issues)
-                if self.policy == DuplicatePolicy.CREATE and key[0] != "email":
+                if self.policy == DuplicatePolicy.CREATE and not key.startswith("email:"):
                     continue  # another key may still match; else it is created
                 if self.policy == DuplicatePolicy.CREATE:
                     reason = _("Row %(row)s of this file has the same email.") % {"row": row}
@@ -246,10 +246,10 @@ class _Run:
                 if self.policy == DuplicatePolicy.SKIP:
                     reason = _("Matches the existing lead #%(id)s (same %(key)s).") % {
                         "id": lead_id,
-                        "key": _(KEY_LABELS[key[0]]),
+                        "key": _(KEY_LABELS[key_kind(key)]),
                     }
                     return self._issue(plan, RowIssueKind.SKIPPED, reason, counts, issues)
-                if self.policy == DuplicatePolicy.CREATE and key[0] != "email":
+                if self.policy == DuplicatePolicy.CREATE and not key.startswith("email:"):
                     continue
                 if self.policy == DuplicatePolicy.CREATE:
                     reason = _("A lead with this email already exists (#%(id)s).") % {"id": lead_id}
@@ -312,11 +312,13 @@ class _Run:
             # The keys commit just before the chunk: if the chunk then fails to commit, a resumed
             # run trims them (SeenKeys.trim), so the keys never get ahead of the written rows.
             self.seen.add(
-                (key, d.plan.number, d.lead_id or 0)
-                for d in decisions
-                if d.action != "failed"
-                for plan in (d.plan, *d.merged)
-                for key in plan.dedup_keys()
+                [
+                    (key, d.plan.number, d.lead_id or 0)
+                    for d in decisions
+                    if d.action != "failed"
+                    for plan in (d.plan, *d.merged)
+                    for key in plan.dedup_keys()
+                ]
             )
         self.rows_done += len(rows)
 
@@ -389,16 +391,16 @@ class _Run:
             for decision, lead_id in zip(creates, ids, strict=True):
                 plan = _merged(decision)
                 decision.lead_id = lead_id
+                # Rendered ahead by the reading thread; a merged row (duplicates in the chunk) only here.
+                lead_cells, qual_cells = plan.copy_cells or _copy_cells(plan, leads, quals)
                 own: dict[str, Any] = {"id": lead_id}
-                if plan.custom:
-                    own["custom"] = plan.custom
                 if plan.company:
                     own["company_id"] = companies[_company_key(plan.company)]
                 answered = tuple(plan.qualification)
                 if answered not in stamps:
                     stamps[answered] = self._stamps(plan.qualification, now)
-                quals.add(plan.qualification, {"lead_id": lead_id}, stamps[answered])
-                yield leads.line(plan.lead, own)
+                quals.lines.append(quals.line(qual_cells, {"lead_id": lead_id}, stamps[answered]))
+                yield leads.line(lead_cells, own)
 
         leads.copy(lead_lines())
         quals.copy()
@@ -573,6 +575,11 @@ def _merged(decision: Decision) -> RowPlan:
     return plan
 
 
+def _copy_cells(plan: RowPlan, leads: bulk.CopyTable, quals: bulk.CopyTable) -> tuple[list[str], list[str]]:
+    """The COPY cells of the row's new lead and qualification, as far as the row alone decides them."""
+    return leads.cells(plan.lead, {"custom": plan.custom} if plan.custom else {}), quals.cells(plan.qualification)
+
+
 def _company_key(data: Mapping[str, Any]) -> str:
     return f"d:{data['domain']}" if data.get("domain") else f"n:{data['name'].lower()}"
 
@@ -594,9 +601,19 @@ class _Chunk:
 
 
 def _parsed_chunks(
-    rows: Iterable[tuple[int, list[str]]], parser: RowParser, *, skip: int, chunk_size: int, stream: IO[bytes]
+    rows: Iterable[tuple[int, list[str]]],
+    parser: RowParser,
+    *,
+    skip: int,
+    chunk_size: int,
+    stream: IO[bytes],
+    copy_tables: tuple[bulk.CopyTable, bulk.CopyTable] | None,
 ) -> Iterator[_Chunk]:
-    """The rows after the first ``skip`` (done by an earlier run), parsed, ``chunk_size`` at a time."""
+    """The rows after the first ``skip`` (done by an earlier run), parsed, ``chunk_size`` at a time.
+
+    With ``copy_tables`` (a real run on PostgreSQL) each good row also gets its COPY cells,
+    here, ahead of the writing: the part of a new lead's row that the row alone decides.
+    """
     last_done = 1
     chunk: list[RowPlan | RowError] = []
     after_row = last_done
@@ -605,7 +622,10 @@ def _parsed_chunks(
             skip -= 1
             last_done = after_row = number
             continue
-        chunk.append(parser.parse(number, raw))
+        result = parser.parse(number, raw)
+        if copy_tables is not None and type(result) is RowPlan:
+            result.copy_cells = _copy_cells(result, *copy_tables)
+        chunk.append(result)
         if len(chunk) >= chunk_size:
             yield _Chunk(chunk, after_row, stream.tell())
             after_row = number
@@ -718,8 +738,14 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
                 raise MappingError(_("The file is empty."))
             compiled = compile_mapping(job.mapping, header)
             run = _Run(job, compiled, job.created_by, seen)
+            ahead = not job.dry_run and bulk.supported()  # COPY cells are worth rendering ahead
             parsed = _parsed_chunks(
-                rows, RowParser(compiled), skip=job.rows_done, chunk_size=chunk_size, stream=raw_stream
+                rows,
+                RowParser(compiled),
+                skip=job.rows_done,
+                chunk_size=chunk_size,
+                stream=raw_stream,
+                copy_tables=(bulk.CopyTable(Lead, {}), bulk.CopyTable(Qualification, {})) if ahead else None,
             )
             with _ReadAhead(parsed) as chunks:
                 for number, chunk in enumerate(chunks):
