@@ -365,9 +365,13 @@ def apply_scores_sql(
                 f"upd AS (UPDATE scoring_leadscore s SET {set_new} FROM n "
                 f"WHERE s.lead_id = n.id AND {changed_where} "
                 f"RETURNING s.lead_id, s.total, s.band, s.lead_version), "
-                f"ins AS (INSERT INTO scoring_leadscore ({columns}) SELECT {values} FROM n "
+                # A conflict here means a concurrent scoring inserted the lead's first score after
+                # this statement's snapshot (so upd above could not see it): take it over under the
+                # same guard, or the older of the two stays stored and looks current.
+                f"ins AS (INSERT INTO scoring_leadscore AS s ({columns}) SELECT {values} FROM n "
                 f"WHERE NOT EXISTS (SELECT 1 FROM scoring_leadscore x WHERE x.lead_id = n.id) "
-                f"ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id, total, band, lead_version), "
+                f"ON CONFLICT (lead_id) DO UPDATE SET {update} WHERE ({distinct}) AND {guard} "
+                f"RETURNING s.lead_id, s.total, s.band, s.lead_version), "
                 f"changed AS (SELECT * FROM upd UNION ALL SELECT * FROM ins), "
                 f"h AS (INSERT INTO scoring_scorehistory ({history_cols}) "
                 f"SELECT c.lead_id, o.total, c.total, c.band, %s, %s, c.lead_version, %s "

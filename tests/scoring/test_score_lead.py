@@ -328,3 +328,67 @@ def test_retryable_database_error_leaves_job_resumable(db, monkeypatch):
     job = services.run_rescore_job(job_id=job.pk, chunk_size=3)  # the task's retry
     assert job.state == JobState.DONE
     assert LeadScore.objects.count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_scores_keep_the_newer_lead_version(require_postgres):
+    """Two set-based scorings of a lead that has no score yet, the older one committing last.
+
+    The newer one's snapshot cannot see the older one's uncommitted INSERT: its UPDATE finds no
+    row and its INSERT meets the conflict. With ON CONFLICT DO NOTHING the older version stayed
+    stored and the lead looked stale until the sweep (3 of 20,000 leads in the ingest bench);
+    the conflict now takes the newer score under the same guard as the UPDATE.
+    """
+    import threading
+    import time
+
+    from django.db import connection, transaction
+    from django.db.models import F
+
+    from leads.models import Qualification
+
+    services.replace_rule_set(rules=RULES, start_job=False)
+    lead = _lead(industry="manufacturing")
+    old_inserted, release, errors = threading.Event(), threading.Event(), []
+
+    def older_scorer() -> None:
+        try:
+            with transaction.atomic():
+                services.score_leads(lead_ids=[lead.pk])  # sees the lead before the edit below
+                old_inserted.set()
+                assert release.wait(timeout=30)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def newer_scorer() -> None:
+        try:
+            services.score_leads(lead_ids=[lead.pk])  # blocks on the older one's uncommitted row
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    older = threading.Thread(target=older_scorer)
+    older.start()
+    assert old_inserted.wait(timeout=30)
+    # A newer lead version, written without the after-commit scoring (tasks run inline here).
+    Qualification.objects.filter(lead_id=lead.pk).update(budget="none")
+    Lead.objects.filter(pk=lead.pk).update(version=F("version") + 1)
+    newer = threading.Thread(target=newer_scorer)
+    newer.start()
+    with connection.cursor() as cursor:  # wait until the newer scorer waits on the row lock
+        for _ in range(300):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+    release.set()
+    older.join(timeout=30)
+    newer.join(timeout=30)
+    assert errors == []
+    stored = LeadScore.objects.get(lead=lead)
+    version = Lead.objects.get(pk=lead.pk).version
+    assert (stored.lead_version, stored.total) == (version, 5)  # 20 fit, -15 no budget
+    assert list(ScoreHistory.objects.filter(lead=lead).order_by("id").values_list("total", flat=True)) == [20, 5]
