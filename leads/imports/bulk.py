@@ -48,13 +48,7 @@ def copy_text(value: Any) -> str:
 
 
 class CopyTable:
-    """Rows of one model as COPY lines; ``fixed`` values (timestamps, the job) are the same for every row.
-
-    A row is built in two steps that may run in different threads: ``cells`` lays the row's
-    own values over the model's defaults (the import does it while parsing, ahead), and
-    ``line`` lays this table's fixed values and the values known only when writing (ids)
-    over those cells.
-    """
+    """Rows of one model as COPY lines; ``fixed`` values (timestamps, the job) are the same for every row."""
 
     def __init__(self, model: type[models.Model], fixed: Mapping[str, Any]) -> None:
         fields = [f for f in model._meta.concrete_fields if not f.generated]
@@ -65,36 +59,25 @@ class CopyTable:
             self.index[f.attname] = i
             self.index[f.name] = i
         self.template = [copy_text(f.get_default()) for f in fields]
-        self._fixed = [(self.index[name], copy_text(value)) for name, value in fixed.items()]
-        for i, text in self._fixed:
-            self.template[i] = text
+        for name, value in fixed.items():
+            self.template[self.index[name]] = copy_text(value)
         self.lines: list[str] = []
 
-    def cells(self, *parts: Mapping[str, Any]) -> list[str]:
-        """One row's cells: the template with ``parts`` (field name -> value) laid over it."""
-        cells = self.template.copy()
-        self._lay(cells, parts)
-        return cells
-
-    def line(self, cells: list[str], *parts: Mapping[str, Any]) -> str:
-        """``cells`` of a row of this model (changed in place) with the fixed values and ``parts``, as a COPY line."""
-        for i, text in self._fixed:
-            cells[i] = text
-        self._lay(cells, parts)
-        return "\t".join(cells)
-
-    def _lay(self, cells: list[str], parts: Sequence[Mapping[str, Any]]) -> None:
+    def line(self, *parts: Mapping[str, Any]) -> str:
+        """One row as a COPY line: the template with ``parts`` (field name -> value) laid over it."""
+        line = self.template.copy()
         index = self.index
         for values in parts:
             for name, value in values.items():
                 # copy_text's first case inline: most values are text that needs no escape.
                 if type(value) is str and not _NEEDS_ESCAPE(value):
-                    cells[index[name]] = value
+                    line[index[name]] = value
                 else:
-                    cells[index[name]] = copy_text(value)
+                    line[index[name]] = copy_text(value)
+        return "\t".join(line)
 
     def add(self, *parts: Mapping[str, Any]) -> None:
-        self.lines.append(self.line(self.cells(*parts)))
+        self.lines.append(self.line(*parts))
 
     def copy(self, lines: Iterable[str] | None = None) -> None:
         """Send the added rows, or ``lines`` as an iterator yields them, in one COPY statement.
@@ -109,12 +92,11 @@ class CopyTable:
         reader = _LineReader(source)
         if reader.peek():
             with connection.cursor() as cursor, connection.wrap_database_errors:
-                # Big blocks: between two, the parsing thread may hold the GIL for a switch interval.
                 cursor.cursor.copy_expert(sql, reader, size=COPY_BLOCK)
         self.lines = []
 
 
-COPY_BLOCK = 256 * 1024
+COPY_BLOCK = 128 * 1024  # ~400 lead rows: the server starts on the first while the next are built
 
 
 class _LineReader(io.RawIOBase):

@@ -82,8 +82,6 @@ class RowPlan:
     outcome: str = ""
     new_choices: dict[str, dict[str, str]] = field(default_factory=dict)  # custom key -> {choice key: label}
     _keys: list[str] | None = field(default=None, repr=False, compare=False)
-    # The COPY cells of the row's new lead and qualification, rendered ahead by the reading thread.
-    copy_cells: tuple[list[str], list[str]] | None = field(default=None, repr=False, compare=False)
 
     def dedup_keys(self) -> list[str]:
         """Duplicate keys in matching order: email, then phone, then person at company (domain and name).
@@ -587,7 +585,7 @@ class RowParser:
         if row_outcome or "status" in lead:
             self._apply_outcome(lead, row_outcome)
         plan = RowPlan(number, raw, lead, company, qualification, custom, row_outcome, new_choices)
-        plan.dedup_keys()  # computed here, while parsing (ahead, in its own thread), not when matching
+        plan.dedup_keys()  # once, while the row's values are at hand
         return plan
 
     def _apply_outcome(self, lead: dict[str, Any], outcome: str) -> None:

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import csv
 import logging
-import queue
 import shutil
-import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from django.conf import settings
@@ -30,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads.jobs import commit_without_flush_wait
@@ -391,16 +388,16 @@ class _Run:
             for decision, lead_id in zip(creates, ids, strict=True):
                 plan = _merged(decision)
                 decision.lead_id = lead_id
-                # Rendered ahead by the reading thread; a merged row (duplicates in the chunk) only here.
-                lead_cells, qual_cells = plan.copy_cells or _copy_cells(plan, leads, quals)
                 own: dict[str, Any] = {"id": lead_id}
+                if plan.custom:
+                    own["custom"] = plan.custom
                 if plan.company:
                     own["company_id"] = companies[_company_key(plan.company)]
                 answered = tuple(plan.qualification)
                 if answered not in stamps:
                     stamps[answered] = self._stamps(plan.qualification, now)
-                quals.lines.append(quals.line(qual_cells, {"lead_id": lead_id}, stamps[answered]))
-                yield leads.line(lead_cells, own)
+                quals.add(plan.qualification, {"lead_id": lead_id}, stamps[answered])
+                yield leads.line(plan.lead, own)
 
         leads.copy(lead_lines())
         quals.copy()
@@ -575,11 +572,6 @@ def _merged(decision: Decision) -> RowPlan:
     return plan
 
 
-def _copy_cells(plan: RowPlan, leads: bulk.CopyTable, quals: bulk.CopyTable) -> tuple[list[str], list[str]]:
-    """The COPY cells of the row's new lead and qualification, as far as the row alone decides them."""
-    return leads.cells(plan.lead, {"custom": plan.custom} if plan.custom else {}), quals.cells(plan.qualification)
-
-
 def _company_key(data: Mapping[str, Any]) -> str:
     return f"d:{data['domain']}" if data.get("domain") else f"n:{data['name'].lower()}"
 
@@ -601,19 +593,9 @@ class _Chunk:
 
 
 def _parsed_chunks(
-    rows: Iterable[tuple[int, list[str]]],
-    parser: RowParser,
-    *,
-    skip: int,
-    chunk_size: int,
-    stream: IO[bytes],
-    copy_tables: tuple[bulk.CopyTable, bulk.CopyTable] | None,
+    rows: Iterable[tuple[int, list[str]]], parser: RowParser, *, skip: int, chunk_size: int, stream: IO[bytes]
 ) -> Iterator[_Chunk]:
-    """The rows after the first ``skip`` (done by an earlier run), parsed, ``chunk_size`` at a time.
-
-    With ``copy_tables`` (a real run on PostgreSQL) each good row also gets its COPY cells,
-    here, ahead of the writing: the part of a new lead's row that the row alone decides.
-    """
+    """The rows after the first ``skip`` (done by an earlier run), parsed, ``chunk_size`` at a time."""
     last_done = 1
     chunk: list[RowPlan | RowError] = []
     after_row = last_done
@@ -622,73 +604,13 @@ def _parsed_chunks(
             skip -= 1
             last_done = after_row = number
             continue
-        result = parser.parse(number, raw)
-        if copy_tables is not None and type(result) is RowPlan:
-            result.copy_cells = _copy_cells(result, *copy_tables)
-        chunk.append(result)
+        chunk.append(parser.parse(number, raw))
         if len(chunk) >= chunk_size:
             yield _Chunk(chunk, after_row, stream.tell())
             after_row = number
             chunk = []
     if chunk:
         yield _Chunk(chunk, after_row, None)
-
-
-class _ReadAhead(Iterator[Any]):
-    """The items of an iterator, produced by a thread one item ahead of the consumer.
-
-    Parsing a chunk is Python work while writing one is mostly waiting for the database
-    (psycopg2 and sqlite3 release the GIL while they wait): read ahead, the next chunk is
-    parsed meanwhile, on the other core. The producer touches no database; an error it
-    meets is raised to the consumer in its place in the sequence. Leaving the ``with``
-    block stops the producer and waits for it, so the file can be closed after.
-    """
-
-    _END = object()
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._items = items
-        self._queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._language = translation.get_language()  # translations are per thread
-        self._thread = threading.Thread(target=self._produce, name="import-read-ahead", daemon=True)
-
-    def __enter__(self) -> _ReadAhead:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _produce(self) -> None:
-        try:
-            with translation.override(self._language):
-                for item in self._items:
-                    if not self._put((item, None)):
-                        return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put((None, exc))
-            return
-        self._put((self._END, None))
-
-    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __next__(self) -> Any:
-        item, error = self._queue.get()
-        if error is not None:
-            raise error
-        if item is self._END:
-            self._queue.put((item, None))  # stays exhausted
-            raise StopIteration
-        return item
 
 
 def _keys_path(job: ImportJob) -> Path:
@@ -738,20 +660,13 @@ def run_import(*, job_id: int, chunk_size: int = CHUNK_SIZE, resume_after: timed
                 raise MappingError(_("The file is empty."))
             compiled = compile_mapping(job.mapping, header)
             run = _Run(job, compiled, job.created_by, seen)
-            ahead = not job.dry_run and bulk.supported()  # COPY cells are worth rendering ahead
-            parsed = _parsed_chunks(
-                rows,
-                RowParser(compiled),
-                skip=job.rows_done,
-                chunk_size=chunk_size,
-                stream=raw_stream,
-                copy_tables=(bulk.CopyTable(Lead, {}), bulk.CopyTable(Qualification, {})) if ahead else None,
+            chunks = _parsed_chunks(
+                rows, RowParser(compiled), skip=job.rows_done, chunk_size=chunk_size, stream=raw_stream
             )
-            with _ReadAhead(parsed) as chunks:
-                for number, chunk in enumerate(chunks):
-                    if number == 0:
-                        seen.trim(after_row=chunk.after_row)  # the keys of a chunk that never committed
-                    run.process(chunk.rows, bytes_done=chunk.bytes_done)
+            for number, chunk in enumerate(chunks):
+                if number == 0:
+                    seen.trim(after_row=chunk.after_row)  # the keys of a chunk that never committed
+                run.process(chunk.rows, bytes_done=chunk.bytes_done)
     except JobTakenOver:
         logger.warning("import job %s: another run took the job over; this one stops", job.pk)
     except UnicodeDecodeError as exc:

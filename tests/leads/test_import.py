@@ -377,34 +377,7 @@ def test_saved_mapping_and_command(db, tmp_path, capsys):
     assert "not an email address" in report.read_text()
 
 
-# --- reading ahead, caches, COPY text ---------------------------------------------------------
-
-
-def test_read_ahead_keeps_order_raises_in_place_and_stops():
-    def items():
-        yield 1
-        yield 2
-        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
-
-    got = []
-    with pytest.raises(UnicodeDecodeError), service._ReadAhead(items()) as ahead:
-        got.extend(ahead)
-    assert got == [1, 2]  # the error comes where it happened, after the items before it
-
-    endless = service._ReadAhead(iter(range(10**9)))
-    with endless as ahead:
-        assert next(ahead) == 0
-    assert not endless._thread.is_alive()  # leaving the block stops the producer
-
-
-def test_read_ahead_produces_in_the_callers_language():
-    from django.utils import translation
-
-    def languages():
-        yield translation.get_language()
-
-    with translation.override("pl"), service._ReadAhead(languages()) as ahead:
-        assert list(ahead) == ["pl"]
+# --- caches, COPY text ---------------------------------------------------------
 
 
 def test_a_cache_of_one_value_changes_nothing(db, tmp_path, monkeypatch):
