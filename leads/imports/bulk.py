@@ -69,9 +69,12 @@ class CopyTable:
         index = self.index
         for values in parts:
             for name, value in values.items():
-                # copy_text's first case inline: most values are text that needs no escape.
-                if type(value) is str and not _NEEDS_ESCAPE(value):
+                # copy_text's common cases inline: text that needs no escape (choices too: a
+                # TextChoices member is a str whose characters are its value) and ids.
+                if isinstance(value, str) and not _NEEDS_ESCAPE(value):
                     line[index[name]] = value
+                elif type(value) is int:
+                    line[index[name]] = str(value)
                 else:
                     line[index[name]] = copy_text(value)
         return "\t".join(line)

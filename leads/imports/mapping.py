@@ -499,6 +499,7 @@ class RowParser:
             self.constants[slot][name] = (
                 _cleaner_for(target, None)(str(value)) if not isinstance(value, bool) else value
             )
+        self.has_constants = bool(compiled.constants)
         # Choice values of custom attributes known so far (an import may learn new ones).
         self.known_choices = {
             key: {str(c[0]) for c in definition.choices}
@@ -539,7 +540,7 @@ class RowParser:
                 raw,
                 _("The row has %(got)s fields, the header %(want)s.") % {"got": len(raw), "want": self.width},
             )
-        tables = tuple(map(dict, self.constants))
+        tables = tuple(map(dict, self.constants)) if self.has_constants else ({}, {}, {}, {}, {})
         lead, company, qualification, custom, outcome = tables
         reasons: list[str] = []
         new_choices: dict[str, dict[str, str]] = {}
