@@ -24,6 +24,8 @@ def _pick(array: str) -> str:
 
 def load_synthetic(*, leads: int, seed: float = 0.42) -> dict[str, float]:
     """Replace every lead, company, BANT row and event with ``leads`` synthetic leads."""
+    from leads.models import FIRST_TOUCH_KINDS
+
     companies = max(1, leads // 3)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -81,6 +83,24 @@ def load_synthetic(*, leads: int, seed: float = 0.42) -> dict[str, float]:
             WHERE random() < 0.7
             """
         )
+        cursor.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'leads_lead' AND column_name = 'first_touched_at'"
+        )
+        if cursor.fetchone() is not None:
+            # Every lead is New: its first touch is its first call or meeting since its creation
+            # (leads.models.FIRST_TOUCH_KINDS), as leads.services would have recorded it.
+            cursor.execute(
+                """
+                UPDATE leads_lead l SET first_touched_at = t.touched_at
+                FROM (SELECT e.lead_id, min(e.occurred_at) AS touched_at
+                      FROM leads_engagementevent e JOIN leads_lead l2 ON l2.id = e.lead_id
+                      WHERE e.kind = ANY(%s) AND e.occurred_at >= l2.created_at
+                      GROUP BY e.lead_id) t
+                WHERE l.id = t.lead_id
+                """,
+                [list(FIRST_TOUCH_KINDS)],
+            )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE leads_company, leads_lead, leads_qualification, leads_engagementevent")
         cursor.execute("SELECT count(*) FROM leads_engagementevent")

@@ -22,6 +22,7 @@ from faker import Faker
 
 from . import services
 from .models import (
+    FIRST_TOUCH_KINDS,
     AuthorityLevel,
     BudgetStatus,
     Company,
@@ -1104,6 +1105,9 @@ def _plan_lead(
     events = gen.events(
         status=status, source=source, owner=owner, created=created, campaign=campaign.get("campaign", "")
     )
+    # A demo lead is created in its status (no change away from New): its first touch is its first
+    # call or meeting, as leads.services would have recorded it.
+    touches = [at for kind, at, _m in events if kind in FIRST_TOUCH_KINDS and at >= created]
     lead = Lead(
         first_name=first,
         last_name=last,
@@ -1120,6 +1124,7 @@ def _plan_lead(
         marketing_consent=consent,
         consent_recorded_at=created if consent else None,
         created_at=created,
+        first_touched_at=min(touches, default=None),
         updated_at=max([last_answer, *(at for _k, at, _m in events)]),
         version=1,
         **{"campaign": "", **campaign},

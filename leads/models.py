@@ -197,6 +197,15 @@ class Lead(models.Model):
     consent_recorded_at = models.DateTimeField(_("consent recorded at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Kept by leads.services (see FIRST_TOUCH_KINDS): when a rep first reached the lead. Derived from
+    # events and status history, so not in the field history itself.
+    first_touched_at = models.DateTimeField(
+        _("first touched at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The first call or meeting since the lead was created, or its first change away from New."),
+    )
     # Increases on every change of the lead, its qualification or its events;
     # a score remembers the version it was computed from.
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
@@ -212,7 +221,7 @@ class Lead(models.Model):
         help_text=_("The last CSV import that created or updated this lead."),
     )
 
-    history = HistoricalRecords(excluded_fields=["updated_at", "job_title_words"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "job_title_words", "first_touched_at"])
 
     class Meta:
         verbose_name = _("lead")
@@ -233,6 +242,12 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["owner", "status"], name="lead_owner_status_idx"),
             models.Index(fields=["team", "owner"], name="lead_team_owner_idx"),
+            # A rep's scope is two parts, each read in the lead list's order from its own index:
+            # the leads they own and their team's unassigned pool (leads.selectors.visible_lead_parts).
+            models.Index(fields=["owner", "created_at", "id"], name="lead_owner_created_idx"),
+            models.Index(
+                fields=["team", "created_at", "id"], condition=Q(owner__isnull=True), name="lead_pool_created_idx"
+            ),
             models.Index(fields=["source"], name="lead_source_idx"),
             models.Index(fields=["status"], name="lead_status_idx"),
             # Imports match duplicates on the phone (E.164).
@@ -390,6 +405,15 @@ class EventKind(models.TextChoices):
     CALL = "call", _("Call")
     MEETING = "meeting", _("Meeting")
     DEMO_REQUESTED = "demo_requested", _("Demo requested")
+
+
+#: What counts as a first touch (``Lead.first_touched_at``, kept by leads.services): a call or a
+#: meeting logged on the lead at or after its creation (imported history from before it does not
+#: count), or the lead's first status change away from "new" while it is not back in "new" (a lead
+#: created in another status, such as an imported outcome, never changed away from new). Email opens
+#: and clicks are the lead reacting to marketing mail, not a rep reaching out, so they do not count
+#: (there is no "email sent by a rep" event kind yet; when one exists it belongs here, with a backfill).
+FIRST_TOUCH_KINDS: tuple[str, ...] = (EventKind.CALL, EventKind.MEETING)
 
 
 class EngagementEvent(models.Model):

@@ -3,7 +3,9 @@
 Contract for lead writes: each committed change bumps ``Lead.version`` and
 sends ``leads.signals.lead_changed`` exactly once, after the commit; a rolled
 back change sends nothing. Bad values raise ``ValidationError`` with a message
-per field, never ``IntegrityError``.
+per field, never ``IntegrityError``. ``Lead.first_touched_at`` is kept here too
+(see ``leads.models.FIRST_TOUCH_KINDS``): by ``record_events`` for calls and
+meetings and by ``update_lead`` for status changes from and back to New.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Expression, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import (
+    FIRST_TOUCH_KINDS,
     Company,
     EngagementEvent,
     EventKind,
@@ -176,13 +180,64 @@ def _notify_status_changed(lead_id: int, old_status: str, new_status: str, versi
     transaction.on_commit(lambda: lead_status_changed.send(sender=Lead, changes=changes))
 
 
-def bump_lead_versions(*, lead_ids: Iterable[int], reason: str) -> None:
-    """Mark leads changed by something outside their row (company edit, new events)."""
+def bump_lead_versions(*, lead_ids: Iterable[int], reason: str, **also: Expression) -> None:
+    """Mark leads changed by something outside their row (company edit, new events).
+
+    ``also``: more columns to set in the same UPDATE (expressions over each lead's row).
+    """
     ids = list(set(lead_ids))
     if not ids:
         return
-    Lead.objects.filter(id__in=ids).update(version=F("version") + 1, updated_at=timezone.now())
+    Lead.objects.filter(id__in=ids).update(version=F("version") + 1, updated_at=timezone.now(), **also)
     _notify_lead_changed(ids, reason=reason)
+
+
+# --- first touch ------------------------------------------------------------------------
+
+
+def _earliest(first: Any, second: Any) -> Least:
+    """The earlier of two datetimes, ignoring a NULL one (NULL when both are).
+
+    PostgreSQL's LEAST skips NULLs, SQLite's MIN() returns NULL for any: coalescing each with the
+    other gives the same answer on both.
+    """
+    return Least(Coalesce(first, second), Coalesce(second, first))
+
+
+def _first_call(lead: Lead | None = None) -> QuerySet[EngagementEvent]:
+    """The first call or meeting logged at or after the lead's creation (``lead`` None: the outer row's)."""
+    if lead is None:
+        events = EngagementEvent.objects.filter(lead_id=OuterRef("pk"), occurred_at__gte=OuterRef("created_at"))
+    else:
+        events = EngagementEvent.objects.filter(lead_id=lead.pk, occurred_at__gte=lead.created_at)
+    return events.filter(kind__in=FIRST_TOUCH_KINDS).order_by("occurred_at")
+
+
+def _first_touch_after_status_change(lead: Lead, *, old_status: str, now: datetime) -> datetime | None:
+    """``lead.first_touched_at`` once its status changed from ``old_status`` to ``lead.status`` at ``now``.
+
+    Away from New, the lead's first change away from New is a touch: this one, or an earlier one
+    when the lead went back to New since (its field history says which). A lead created in another
+    status never changed away from New. Back to New, only calls and meetings count.
+    """
+    if old_status == LeadStatus.NEW:
+        first_not_new = (
+            Lead.history.filter(id=lead.pk)
+            .exclude(status=LeadStatus.NEW)
+            .order_by("history_date", "history_id")
+            .values_list("history_type", "history_date")
+            .first()
+        )
+        if first_not_new is None:
+            changed_at: datetime | None = now
+        else:
+            history_type, history_date = first_not_new
+            changed_at = history_date if history_type == "~" else None
+        touches = [t for t in (lead.first_touched_at, changed_at) if t is not None]
+        return min(touches) if touches else None
+    if lead.status == LeadStatus.NEW and lead.first_touched_at is not None:
+        return _first_call(lead).values_list("occurred_at", flat=True).first()
+    return lead.first_touched_at
 
 
 # --- companies -------------------------------------------------------------------------
@@ -345,7 +400,19 @@ def update_lead(*, lead: Lead | int, data: Mapping[str, Any], acting_user: User 
     _validate_lead(locked)
     locked.version += 1
     locked._history_user = acting_user  # type: ignore[attr-defined]
-    _save_or_field_error(locked, update_fields=[*set(changed), "version", "updated_at"])
+    if "status" in changed:
+        now = timezone.now()
+        # The history record of this change carries the same time as the first touch it may be.
+        locked._history_date = now  # type: ignore[attr-defined]
+        first_touch = _first_touch_after_status_change(locked, old_status=old_status, now=now)
+        if first_touch != locked.first_touched_at:
+            locked.first_touched_at = first_touch
+            changed.append("first_touched_at")
+    try:
+        _save_or_field_error(locked, update_fields=[*set(changed), "version", "updated_at"])
+    finally:
+        # Only this save's history record takes that time, not a later save of the same instance.
+        locked.__dict__.pop("_history_date", None)
     _notify_lead_changed([locked.pk], reason="lead_updated")
     if "status" in changed:
         _notify_status_changed(locked.pk, old_status, locked.status, locked.version)
@@ -458,7 +525,13 @@ def record_events(*, events: Sequence[EventInput]) -> list[EngagementEvent]:
             )
         )
     created = EngagementEvent.objects.bulk_create(to_create)
-    bump_lead_versions(lead_ids={e.lead_id for e in to_create}, reason="events_recorded")
+    also: dict[str, Expression] = {}
+    if any(e.kind in FIRST_TOUCH_KINDS for e in to_create):
+        # Set-based, in the version bump's UPDATE: each lead's first call or meeting since its
+        # creation (the stored ones included), when earlier than its first touch so far.
+        first_call = Subquery(_first_call().values("occurred_at")[:1])
+        also["first_touched_at"] = _earliest(F("first_touched_at"), first_call)
+    bump_lead_versions(lead_ids={e.lead_id for e in to_create}, reason="events_recorded", **also)
     return created
 
 

@@ -326,7 +326,22 @@ class NurtureMembership(models.Model):
         verbose_name = _("nurture membership")
         verbose_name_plural = _("nurture memberships")
         ordering = ["queue", "entered_at", "id"]
-        indexes = [models.Index(fields=["queue", "left_at"], name="nurture_queue_open_idx")]
+        indexes = [
+            models.Index(fields=["queue", "left_at"], name="nurture_queue_open_idx"),
+            # A queue's current members in the queue page's orders, read a page at a time: by revisit
+            # date (the default; the counts of current, due and overdue members come from it alone)
+            # and by time in the queue (newest or longest first).
+            models.Index(
+                fields=["queue", "revisit_on", "entered_at", "id"],
+                condition=Q(left_at__isnull=True),
+                name="nurture_current_revisit_idx",
+            ),
+            models.Index(
+                fields=["queue", "entered_at", "id"],
+                condition=Q(left_at__isnull=True),
+                name="nurture_current_entered_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["lead"], condition=Q(left_at__isnull=True), name="one_open_nurture_stay"),
         ]

@@ -20,34 +20,24 @@ from django.db import NotSupportedError, connection
 from django.db.models import (
     Aggregate,
     Avg,
-    Case,
     Count,
-    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
-    FilteredRelation,
-    Min,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
-    When,
     Window,
 )
-from django.db.models.functions import Coalesce, Least, NullIf, RowNumber
+from django.db.models.functions import Coalesce, NullIf, RowNumber
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from leads.models import EngagementEvent, Lead, LeadSource, LeadStatus, Team
+from leads.models import Lead, LeadSource, LeadStatus, Team
 from leads.roles import is_manager, is_marketer
 from leads.selectors import leads_visible_to
 from scoring.models import ScoreBand
-
-# The work queue's definition of a first touch (a call or meeting, or a status change away from new).
-from .selectors import FIRST_TOUCH_KINDS
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -102,71 +92,18 @@ class Median(Aggregate):
         return super().as_sql(compiler, connection, **extra_context)
 
 
-def _earliest(first: Any, second: Any) -> Any:
-    """The earlier of two datetimes, ignoring a NULL one (NULL when both are)."""
-    if connection.vendor == "postgresql":
-        return Least(first, second, output_field=DateTimeField())  # PostgreSQL's LEAST skips NULLs
-    # SQLite's multi-argument MIN is NULL as soon as one argument is: coalesce each with the other.
-    return Least(Coalesce(first, second), Coalesce(second, first), output_field=DateTimeField())
-
-
-def _first_status_change() -> Case:
-    """When the lead's status first changed away from New (None: it did not, or it is New now).
-
-    Read from the lead's field history: the earliest record whose status is not New, if that
-    record is a change ("~"). A lead created in another status (an import of historical
-    outcomes) was never changed away from New. A lead that is New now is not touched by a
-    status change, as the work queue sees it, so its history is not read at all.
-    """
-    first_not_new = (
-        Lead.history.filter(id=OuterRef("pk"))
-        .exclude(status=LeadStatus.NEW)
-        .order_by("history_date", "history_id")
-        .annotate(changed_at=Case(When(history_type="~", then=F("history_date")), output_field=DateTimeField()))
-        .values("changed_at")[:1]
-    )
-    return Case(
-        When(status=LeadStatus.NEW, then=Value(None)),
-        default=Subquery(first_not_new, output_field=DateTimeField()),
-        output_field=DateTimeField(),
-    )
-
-
 def touch_per_lead(scope: QuerySet[Lead]) -> QuerySet[Lead]:
-    """One row per lead of ``scope`` with its ``source``, ``campaign_key`` and ``ttft``: the time from
-    its creation to its first touch (None: not touched yet).
+    """``scope`` with each lead's ``campaign_key`` and ``ttft``: the time from its creation to its
+    first touch (None: not touched yet).
 
-    A first touch is what the work queue counts (segments.pages.selectors.FIRST_TOUCH_KINDS): a
-    call or meeting logged at or after the lead's creation (imported history from before it
-    does not count), or the first status change away from New, whichever came first.
-
-    PostgreSQL joins the calls and meetings and groups them per lead (one merge or hash join
-    instead of an index probe per lead); the status change costs one probe of the lead's history
-    (field history has no relation to join on), and only for leads not New. SQLite, the small
-    embedded default, reads both per lead.
+    A first touch is what the work queue counts (leads.models.FIRST_TOUCH_KINDS): a call or meeting
+    logged at or after the lead's creation (imported history from before it does not count), or the
+    first status change away from New of a lead not back in New, whichever came first. leads.services
+    keeps it in ``Lead.first_touched_at``, so this is arithmetic on two columns of the lead's row.
     """
-    if connection.vendor == "postgresql":
-        joined = FilteredRelation(
-            "events", condition=Q(events__kind__in=FIRST_TOUCH_KINDS, events__occurred_at__gte=F("created_at"))
-        )
-        # The status change goes inside an aggregate too: a plain expression would join the GROUP BY
-        # and be computed twice per lead.
-        first_touch = _earliest(Min("touches__occurred_at"), Min(_first_status_change()))
-        return (
-            scope.annotate(touches=joined, campaign_key=campaign_key())
-            .values("pk", "source", "campaign_key")
-            .annotate(ttft=ExpressionWrapper(first_touch - F("created_at"), output_field=DurationField()))
-            .order_by()
-        )
-    first_call = EngagementEvent.objects.filter(
-        lead_id=OuterRef("pk"), kind__in=FIRST_TOUCH_KINDS, occurred_at__gte=OuterRef("created_at")
-    ).order_by("occurred_at")
-    first_touch = _earliest(
-        Subquery(first_call.values("occurred_at")[:1], output_field=DateTimeField()), _first_status_change()
-    )
     return scope.annotate(
         campaign_key=campaign_key(),
-        ttft=ExpressionWrapper(first_touch - F("created_at"), output_field=DurationField()),
+        ttft=ExpressionWrapper(F("first_touched_at") - F("created_at"), output_field=DurationField()),
     ).order_by()
 
 
@@ -399,8 +336,7 @@ TouchKey = tuple[str, str]
 
 
 def _touch_in_database(per_lead: QuerySet[Lead], groups: list[tuple[TouchKey, Q]]) -> dict[TouchKey, Touch]:
-    """PostgreSQL: every group's touched count and median in one query over the per-lead rows
-    (Django wraps them in a subquery, so each lead's first touch is computed once)."""
+    """PostgreSQL: every group's touched count and median in one pass over the scope's leads."""
     aggregates: dict[str, Any] = {}
     for index, (_key, condition) in enumerate(groups):
         aggregates[f"touched_{index}"] = Count("ttft", filter=condition)

@@ -1,12 +1,16 @@
-"""leads.services: normalisation, validation, version bumps and the after-commit hook."""
+"""leads.services: normalisation, validation, version bumps, the after-commit hook and the first touch."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import importlib
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+import time_machine
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leads import services
@@ -312,3 +316,158 @@ def test_history_is_kept(db, rep):
     records = list(Lead.history.filter(id=lead.pk).order_by("history_date"))
     assert [r.job_title for r in records] == ["", "CTO"]
     assert records[-1].history_user == rep
+
+
+# --- first touch (Lead.first_touched_at) ---------------------------------------------------
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def _at(offset: timedelta = timedelta(0)):
+    return time_machine.travel(T0 + offset, tick=False)
+
+
+def _touched(lead) -> datetime | None:
+    return Lead.objects.values_list("first_touched_at", flat=True).get(pk=lead.pk)
+
+
+def backfill() -> None:
+    """The data migration's backfill, on the current tables."""
+    migration = importlib.import_module("leads.migrations.0006_lead_first_touched_at")
+    migration.backfill_first_touched_at(django_apps, SimpleNamespace(connection=connection))
+
+
+def assert_backfill_agrees() -> None:
+    """What the services kept is what the backfill computes from events and field history."""
+    kept = dict(Lead.objects.values_list("pk", "first_touched_at"))
+    Lead.objects.update(first_touched_at=None)
+    backfill()
+    assert dict(Lead.objects.values_list("pk", "first_touched_at")) == kept
+    backfill()  # a second run changes nothing
+    assert dict(Lead.objects.values_list("pk", "first_touched_at")) == kept
+
+
+def test_a_batch_gives_each_lead_its_earliest_call_or_meeting_since_creation(db):
+    with _at():
+        a, b = _create("a@example.com"), _create("b@example.com")
+    event = services.EventInput
+    with _at(3 * H):
+        services.record_events(
+            events=[
+                event(lead_id=a.pk, kind="email_click", occurred_at=T0 + timedelta(minutes=1)),  # not a touch
+                event(lead_id=a.pk, kind="call", occurred_at=T0 + 2 * H),
+                event(lead_id=a.pk, kind="meeting", occurred_at=T0 + H),
+                event(lead_id=b.pk, kind="call", occurred_at=T0 - timedelta(days=1)),  # before the lead existed
+                event(lead_id=b.pk, kind="page_visit", occurred_at=T0 + H),
+            ]
+        )
+    assert (_touched(a), _touched(b)) == (T0 + H, None)
+    with _at(5 * H):
+        services.record_events(
+            events=[
+                event(lead_id=a.pk, kind="call", occurred_at=T0 + 4 * H),  # later: the first touch stays
+                event(lead_id=b.pk, kind="meeting", occurred_at=T0 + timedelta(minutes=30)),
+            ]
+        )
+    assert (_touched(a), _touched(b)) == (T0 + H, T0 + timedelta(minutes=30))
+    assert Lead.objects.get(pk=a.pk).version == 3  # still one bump per batch
+    assert_backfill_agrees()
+
+
+def test_a_single_call_is_a_first_touch_and_an_email_open_is_not(db, django_assert_num_queries):
+    with _at():
+        lead = _create()
+    with _at(2 * H):
+        services.record_event(lead=lead, kind="email_open")
+        assert _touched(lead) is None
+        with django_assert_num_queries(5):  # savepoint, lead ids, insert, the version bump with the touch, release
+            services.record_event(lead=lead.pk, kind="call")
+    assert _touched(lead) == T0 + 2 * H
+    with _at(3 * H):
+        services.record_event(lead=lead, kind="meeting", occurred_at=T0 + 90 * timedelta(minutes=1))
+    assert _touched(lead) == T0 + 90 * timedelta(minutes=1)
+    assert_backfill_agrees()
+
+
+def test_leaving_new_is_a_first_touch_that_later_status_changes_keep(db):
+    with _at():
+        lead = _create()
+    with _at(2 * H):
+        services.update_lead(lead=lead, data={"job_title": "CTO"})  # not a status change
+        assert _touched(lead) is None
+        lead = services.update_lead(lead=lead, data={"status": LeadStatus.WORKING})
+    assert _touched(lead) == lead.first_touched_at == T0 + 2 * H
+    # The change's history record carries the same time, and only that record does.
+    assert Lead.history.filter(id=lead.pk).latest("history_date").history_date == T0 + 2 * H
+    with _at(5 * H):
+        lead = services.update_lead(lead=lead, data={"status": LeadStatus.QUALIFIED})
+        services.update_lead(lead=lead, data={"job_title": "CEO"})
+    assert _touched(lead) == T0 + 2 * H
+    assert Lead.history.filter(id=lead.pk).latest("history_date").history_date == T0 + 5 * H
+    with _at(6 * H):
+        services.record_event(lead=lead, kind="call", occurred_at=T0 + H)  # logged late, happened earlier
+    assert _touched(lead) == T0 + H
+    assert_backfill_agrees()
+
+
+def test_back_in_new_only_calls_count_and_leaving_again_counts_the_first_change(db):
+    with _at():
+        lead = _create()
+    with _at(2 * H):
+        services.update_lead(lead=lead, data={"status": LeadStatus.WORKING})
+    with _at(3 * H):
+        services.update_lead(lead=lead, data={"status": LeadStatus.NEW})
+    assert _touched(lead) is None  # as the work queue sees it: new again, nobody called
+    with _at(4 * H):
+        services.record_event(lead=lead, kind="call")
+    assert _touched(lead) == T0 + 4 * H
+    with _at(6 * H):
+        services.update_lead(lead=lead, data={"status": LeadStatus.LOST, "status_reason": "No budget"})
+    assert _touched(lead) == T0 + 2 * H  # the first change away from New
+    with _at(7 * H):
+        services.update_lead(lead=lead, data={"status": LeadStatus.NEW})
+    assert _touched(lead) == T0 + 4 * H
+    assert_backfill_agrees()
+
+
+def test_a_lead_created_in_another_status_is_touched_by_calls_only(db):
+    with _at():
+        lead = _create(status=LeadStatus.WON)
+    with _at(H):
+        services.update_lead(lead=lead, data={"status": LeadStatus.NEW})
+    with _at(2 * H):
+        services.update_lead(lead=lead, data={"status": LeadStatus.WORKING})
+    assert _touched(lead) is None  # it never changed away from New: it started elsewhere
+    with _at(3 * H):
+        services.record_event(lead=lead, kind="meeting")
+    assert _touched(lead) == T0 + 3 * H
+    assert_backfill_agrees()
+
+
+def test_an_imported_outcome_is_not_a_touch(db, tmp_path, settings):
+    """An import records historical outcomes: a lead created won, or an existing lead marked won or
+    lost, was not touched by it (no status change a rep made); its calls still count."""
+    from leads.imports import service as imports
+
+    settings.LEADQUAL_IMPORT_DIR = tmp_path / "stored"
+    with _at():
+        _create("untouched@example.com")
+        called = _create("called@example.com")
+    with _at(H):
+        services.record_event(lead=called, kind="call")
+    path = tmp_path / "outcomes.csv"
+    path.write_text("Email,Won\r\nnew@example.com,won\r\nuntouched@example.com,won\r\ncalled@example.com,lost\r\n")
+    mapping = {"columns": {"Email": "lead.email", "Won": "outcome"}}
+    with _at(2 * H):
+        job = imports.create_import_job(source=path, file_name="outcomes.csv", mapping=mapping, dry_run=False)
+        job = imports.run_import(job_id=job.pk)
+    assert (job.created, job.updated, job.won, job.lost) == (1, 2, 2, 1)
+    rows = Lead.objects.values_list("email", "status", "first_touched_at")
+    touched = {email: (status, at) for email, status, at in rows}
+    assert touched == {
+        "new@example.com": (LeadStatus.WON, None),
+        "untouched@example.com": (LeadStatus.WON, None),
+        "called@example.com": (LeadStatus.LOST, T0 + H),
+    }
+    assert_backfill_agrees()

@@ -3,6 +3,7 @@ role access, filters, pinned query counts, empty states, and Chart.js drawing in
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import statistics
@@ -11,16 +12,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.db import NotSupportedError, connection
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from leads.models import EventKind, Lead, LeadStatus
-from leads.services import update_lead
+from leads.services import record_event, update_lead
 from scoring.models import LeadScore, ScoreBand
 from segments.pages.analytics_selectors import AnalyticsFilters, Median, get_analytics_cached
 from tests import factories
@@ -106,8 +109,8 @@ def _band_of(total: int, bands: list[tuple[str, int]]) -> str:
 
 
 def _build(specs: Iterable[Spec], teams: dict[str | None, Any], *, now: datetime = NOW) -> list[Lead]:
-    """The leads, written the way the product writes them: status changes through leads.services
-    (so field history records them), events with their times, stored scores."""
+    """The leads, written the way the product writes them: status changes and events through
+    leads.services (field history records the changes, the lead its first touch), stored scores."""
     bands = list(ScoreBand.objects.order_by("-min_score").values_list("name", "min_score"))
     leads = []
     for spec in specs:
@@ -124,7 +127,9 @@ def _build(specs: Iterable[Spec], teams: dict[str | None, Any], *, now: datetime
         for kind, offsets in ((EventKind.CALL, spec.calls), (EventKind.MEETING, spec.meetings),
                               (EventKind.EMAIL_CLICK, spec.clicks)):  # fmt: skip
             for offset in offsets:
-                factories.EventFactory(lead=lead, kind=kind, occurred_at=created + offset)
+                # Through leads.services, which keeps the lead's first touch.
+                with time_machine.travel(created + offset, tick=False):
+                    record_event(lead=lead.pk, kind=kind, occurred_at=created + offset)
         if spec.score is not None:
             # update_or_create: in a transactional (browser) test the status change already had the lead scored.
             score = {"total": spec.score, "fit": spec.score, "engagement": 0, "qualification": 0}
@@ -262,6 +267,20 @@ def test_figures_match_values_computed_from_the_fixture(client, manager, fixture
             sum(s.status == "won" for s in members),
             sum(s.status == "lost" for s in members),
         )
+
+
+def test_every_lead_keeps_its_first_touch_and_the_backfill_computes_the_same(fixture_leads):
+    """Lead.first_touched_at, as the services kept it, is what each spec describes; the data
+    migration's backfill, from events and field history alone, gives every lead the same."""
+    for spec, lead in zip(SPECS, fixture_leads, strict=True):
+        lead.refresh_from_db(fields=["created_at", "first_touched_at"])
+        ttft = lead.first_touched_at - lead.created_at if lead.first_touched_at else None
+        assert ttft == spec.expected_ttft(), spec
+    kept = dict(Lead.objects.values_list("pk", "first_touched_at"))
+    Lead.objects.update(first_touched_at=None)
+    migration = importlib.import_module("leads.migrations.0006_lead_first_touched_at")
+    migration.backfill_first_touched_at(django_apps, SimpleNamespace(connection=connection))
+    assert dict(Lead.objects.values_list("pk", "first_touched_at")) == kept
 
 
 def test_tables_and_chart_data_carry_the_same_numbers(client, manager, fixture_leads):

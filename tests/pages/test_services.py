@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from leads.models import Lead, LeadStatus
 from leads.roles import Role
@@ -60,6 +64,22 @@ def test_won_and_reopening(rep_lead, stages, place):
     # Back to an open stage: the deal is alive again, the lost reason goes.
     segment_services.move_lead_to_stage_with_outcome(lead=rep_lead.pk, stage=stages["Proposal"])
     assert _state(rep_lead)[:2] == (LeadStatus.WORKING, "")
+
+
+@pytest.mark.parametrize(("stage", "reason"), [("Won", ""), ("Lost", "Went with a competitor")])
+def test_a_move_to_won_or_lost_is_the_leads_first_touch(rep_lead, stages, place, stage, reason):
+    """The status change away from New goes through leads.services, which keeps the first touch."""
+    place(rep_lead, stages["Contacted"])  # an open stage: still New, not touched
+    assert Lead.objects.get(pk=rep_lead.pk).first_touched_at is None
+    when = timezone.now() + timedelta(hours=2)
+    with time_machine.travel(when, tick=False):
+        segment_services.move_lead_to_stage_with_outcome(lead=rep_lead.pk, stage=stages[stage], reason=reason)
+    assert Lead.objects.get(pk=rep_lead.pk).first_touched_at == when
+    # Reopened and closed again: the first touch stays the first.
+    with time_machine.travel(when + timedelta(days=1), tick=False):
+        segment_services.move_lead_to_stage_with_outcome(lead=rep_lead.pk, stage=stages["Proposal"])
+        segment_services.move_lead_to_stage_with_outcome(lead=rep_lead.pk, stage=stages["Won"])
+    assert Lead.objects.get(pk=rep_lead.pk).first_touched_at == when
 
 
 def test_an_open_stage_keeps_an_open_status(rep_lead, stages, place):

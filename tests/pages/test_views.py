@@ -5,15 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from leads.models import EventKind, Lead, LeadStatus, Qualification
 from leads.roles import Role
+from leads.selectors import leads_visible_to
+from leads.services import record_event, update_lead
 from scoring.models import LeadScore
 from segments import services as segment_services
 from segments.models import RoutingDecision
 from tests import factories
+from tests.conftest import uses_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -116,8 +122,8 @@ def test_work_queue_flags_leads_waiting_for_first_touch(client, rep, make_lead, 
     clicked = make_lead(owner=rep, first_name="Clicked")
     fresh = make_lead(owner=rep, first_name="Fresh")
     Lead.objects.filter(pk__in=[waiting.pk, touched.pk, working.pk, clicked.pk]).update(created_at=old)
-    factories.EventFactory(lead=touched, kind=EventKind.CALL)
-    factories.EventFactory(lead=clicked, kind=EventKind.EMAIL_CLICK)  # the lead's action, not a touch
+    record_event(lead=touched, kind=EventKind.CALL)  # through the service that keeps the first touch
+    record_event(lead=clicked, kind=EventKind.EMAIL_CLICK)  # the lead's action, not a touch
     score_leads(lead_ids=[waiting.pk, touched.pk, working.pk, clicked.pk, fresh.pk])
     response = login(client, rep).get(reverse("pages:work_queue"))
     flags = {lead.pk: lead.awaiting_first_touch for lead in response.context["queue"].leads}
@@ -126,6 +132,32 @@ def test_work_queue_flags_leads_waiting_for_first_touch(client, rep, make_lead, 
     only = client.get(reverse("pages:work_queue"), {"waiting": "1"})
     assert {lead.pk for lead in only.context["queue"].leads} == {waiting.pk, clicked.pk}
     assert b"Waiting for first touch" in only.content
+
+
+def test_work_queue_waiting_follows_the_leads_first_touch(client, rep, make_lead, rules):
+    """Back in New after a status change and nobody called: waiting again. A call logged before the
+    lead existed (imported history) is no first touch, as the analytics count it."""
+    from scoring.services import score_leads
+
+    old = timezone.now() - timedelta(days=2)
+    bounced = make_lead(owner=rep, first_name="Bounced")
+    history = make_lead(owner=rep, first_name="History")
+    called = make_lead(owner=rep, first_name="Called")
+    Lead.objects.filter(pk__in=[bounced.pk, history.pk, called.pk]).update(created_at=old)
+    update_lead(lead=bounced, data={"status": LeadStatus.WORKING})
+    update_lead(lead=bounced, data={"status": LeadStatus.NEW})
+    record_event(lead=history, kind=EventKind.CALL, occurred_at=old - timedelta(days=1))
+    record_event(lead=called, kind=EventKind.MEETING)
+    update_lead(lead=called, data={"status": LeadStatus.WORKING})
+    update_lead(lead=called, data={"status": LeadStatus.NEW})  # the meeting still counts
+    score_leads(lead_ids=[bounced.pk, history.pk, called.pk])
+    queue = login(client, rep).get(reverse("pages:work_queue")).context["queue"]
+    assert {lead.pk: lead.awaiting_first_touch for lead in queue.leads} == {
+        bounced.pk: True,
+        history.pk: True,
+        called.pk: False,
+    }
+    assert queue.waiting_count == 2
 
 
 def test_work_queue_puts_new_unscored_leads_first_and_pages_after_them(client, rep, make_lead, rules):
@@ -241,6 +273,54 @@ def test_lead_list_pages_and_sorts(client, manager, make_lead, rules):
     assert len(second.leads) == 5 and not second.has_next
     totals = [lead.score.total for lead in first.leads + second.leads]
     assert totals == sorted(totals, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "ordering=-score", "ordering=score", "ordering=last_name", "ordering=-updated_at", "ordering=status",
+     "ordering=created_at", "ordering=-company", "status=new&ordering=-score", "search=pool&ordering=-last_name"],
+)  # fmt: skip
+def test_a_reps_lead_list_pages_through_own_and_pool_leads_in_order(rep, other_rep, make_lead, rules, query):
+    """On PostgreSQL a rep's scope is read part by part (own leads, the team's pool; see
+    segments.pages.selectors._first_of_each_part): page after page, the list shows exactly what one
+    sorted query over the whole scope gives, and nothing outside it."""
+    from scoring.services import score_leads
+    from segments.pages.selectors import PageLeadFilter, list_leads_page
+
+    now = timezone.now()
+    own = [make_lead(owner=rep, last_name=f"Own{i % 3}") for i in range(7)]
+    pool = [make_lead(owner=None, first_name="Pool", last_name=f"Pool{i % 2}") for i in range(5)]
+    other_team = other_rep.membership.team
+    others = [
+        factories.LeadFactory(owner=other_rep, team=other_team),
+        factories.LeadFactory(owner=None, team=other_team, first_name="Pool"),
+        factories.LeadFactory(owner=None, team=None, first_name="Pool"),
+    ]
+    everyone = own + pool + others
+    score_leads(lead_ids=[lead.pk for lead in everyone[2:]])  # two of the rep's leads unscored
+    for i, lead in enumerate(everyone):
+        Lead.objects.filter(pk=lead.pk).update(
+            created_at=now - timedelta(hours=(i * 7) % 13),  # ties on purpose
+            updated_at=now - timedelta(minutes=(i * 5) % 11),
+            status=(LeadStatus.NEW, LeadStatus.WORKING, LeadStatus.NEW)[i % 3],
+        )
+        LeadScore.objects.filter(lead=lead).update(total=(i * 37) % 50 - 10)
+    params = QueryDict(query)
+    expected = PageLeadFilter(data=params, queryset=leads_visible_to(rep)).qs if query else leads_visible_to(rep)
+    if "ordering" not in params:
+        expected = expected.order_by("-created_at", "-id")
+    shown, page = [], 1
+    while True:
+        with CaptureQueriesContext(connection) as queries:
+            listed = list_leads_page(user=rep, params=params, page=page, per_page=4)
+        shown += [lead.pk for lead in listed.leads]
+        if not listed.has_next:
+            break
+        page += 1
+    assert shown == list(expected.values_list("id", flat=True))
+    assert shown and set(shown) <= {lead.pk for lead in own + pool}
+    rows = [q["sql"] for q in queries.captured_queries if "leads_lead" in q["sql"] and "LIMIT" in q["sql"]]
+    assert len(rows) == 1 and ("UNION ALL" in rows[0]) == uses_postgres()
 
 
 def test_lead_list_filters_by_segment_band_and_bant(client, manager, make_lead, rules):
