@@ -49,8 +49,8 @@ test: $(DEV_STAMP) chromium $(NPM_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
-	@# The Python/SQL agreement must hold on the embedded SQLite default too (PostgreSQL-only tests, run above, skip here).
-	@if [ -n "$$DATABASE_URL" ]; then env -u DATABASE_URL -u REDIS_URL -u LEADQUAL_REQUIRE_SERVICES $(BIN)/pytest -q tests/scoring/test_property.py tests/scoring/test_score_lead.py; fi
+	@# The Python/SQL agreement, and routing's one-statement-at-a-time write path, must hold on the embedded SQLite default too (PostgreSQL-only tests, run above, skip here).
+	@if [ -n "$$DATABASE_URL" ]; then env -u DATABASE_URL -u REDIS_URL -u LEADQUAL_REQUIRE_SERVICES $(BIN)/pytest -q tests/scoring/test_property.py tests/scoring/test_score_lead.py tests/segments; fi
 
 ## Browser tests drive Debian's chromium (STACK.md); `playwright install` downloads a browser and cannot work here.
 chromium:

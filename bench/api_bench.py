@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psycopg2
 
-from bench import ensure_database
+from bench import ensure_database, report
 from bench.http_load import CLIENTS, WORKERS, db_url, free_port, load, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if not base.startswith(("postgres://", "postgresql://")):
         print("bench.api_bench: DATABASE_URL must point at PostgreSQL", file=sys.stderr)
         return 2
+    figures: list[dict] = []
     if not args.skip_reads:
         rows = bench_reads(base_url=base, seconds=args.seconds)
         print(f"reads: gunicorn {WORKERS} workers, {CLIENTS} clients, {args.seconds:.0f} s each, db {READ_DB}")
@@ -294,9 +295,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['scenario']:<12}{row['via']:<7}{row['rps']:>9.0f}{row['p50_ms']:>9.1f}"
                 f"{row['p99_ms']:>9.1f}{row['errors']:>8}"
             )
-        for name in ("detail", "hottest 50"):
+        for name, p99_goal in (("detail", 35), ("hottest 50", 65)):
             api, plain = (next(r for r in rows if r["scenario"] == name and r["via"] == v) for v in ("api", "plain"))
             print(f"{name}: API/plain throughput {api['rps'] / plain['rps']:.2f}")
+            where = f"gunicorn {WORKERS} workers, {CLIENTS} clients, {args.seconds:.0f} s; baseline: plain Django view"
+            figures += [
+                report.figure("api", f"{name}: requests/s vs plain view", api["rps"], unit="req/s",
+                              baseline=plain["rps"], goal=("ratio", ">=", 0.5), note=f"{name}: {where}"),
+                report.figure("api", f"{name}: p50 latency", api["p50_ms"], unit="ms", baseline=plain["p50_ms"]),
+                report.figure("api", f"{name}: p99 latency", api["p99_ms"], unit="ms", baseline=plain["p99_ms"],
+                              goal=("value", "<", p99_goal)),
+            ]  # fmt: skip
     if not args.skip_ingest:
         result = bench_ingest(
             base_url=base,
@@ -317,6 +326,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['affected_leads']} affected leads' stored score had the lead's version "
                 f"({result['stale_at_end']} were stale when the last batch was answered)"
             )
+        figures.append(
+            report.figure("api", f"ingest {result['events']} events, batches of 1,000", result["events_per_s"],
+                          unit="events/s", note=f"batch p50 {result['batch_p50_ms']:.0f} ms, "
+                          f"p99 {result['batch_p99_ms']:.0f} ms; {meanwhile}")
+        )  # fmt: skip
+        if result["worker"]:
+            figures.append(
+                report.figure("api", "every affected score current, after the last batch", result["score_lag_s"],
+                              unit="s", note=f"{result['affected_leads']} affected leads")
+            )  # fmt: skip
+    report.emit(figures)
     return 0
 
 

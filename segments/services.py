@@ -413,6 +413,7 @@ class PolicyState:
     loads: dict[int, int]
     turns: int
     territory: list[tuple[Team, frozenset[str], frozenset[str]]] = field(default_factory=list)
+    picked_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -431,6 +432,10 @@ class OwnerPicker:
         # Open leads per rep, shared by every policy of the batch: a lead one policy
         # gives a rep counts against the capacity another policy sees.
         self._loads: dict[int, int] = {}
+        # The notes, translated once per batch (a reroute picks owners for thousands of leads).
+        self._no_territory = str(_("No sales team covers this territory: left in the pool."))
+        self._owner_kept = str(_("The current owner fits the policy: kept."))
+        self._no_room = str(_("No active rep with spare capacity: owner unchanged."))
 
     def _state(self, policy_id: int) -> PolicyState:
         state = self._states.get(policy_id)
@@ -459,6 +464,8 @@ class OwnerPicker:
             capacity=capacity,
             loads=self._loads,
             turns=policy.turns,
+            picked_note=_("%(policy)s (%(kind)s) picked the owner.")
+            % {"policy": policy.name, "kind": PolicyKind(policy.kind).label},
         )
         if policy.kind == PolicyKind.TERRITORY:
             for team in Team.objects.order_by("id"):
@@ -480,10 +487,10 @@ class OwnerPicker:
         if kind == PolicyKind.TERRITORY:
             team_id = self._territory_team(state, country, region)
             if team_id is None:
-                return OwnerPick(owner_id, None, _("No sales team covers this territory: left in the pool."), False)
+                return OwnerPick(owner_id, None, self._no_territory, False)
             eligible = [u for u in state.candidates if state.teams.get(u) == team_id]
         if owner_id is not None and owner_id in eligible:
-            return OwnerPick(owner_id, state.teams.get(owner_id), _("The current owner fits the policy: kept."), False)
+            return OwnerPick(owner_id, state.teams.get(owner_id), self._owner_kept, False)
         if kind == PolicyKind.ROUND_ROBIN:
             chosen = None
             for offset in range(len(eligible)):
@@ -496,15 +503,11 @@ class OwnerPicker:
             roomy = [u for u in eligible if self._has_room(state, u)]
             chosen = min(roomy, key=lambda u: (state.loads.get(u, 0), u)) if roomy else None
         if chosen is None:
-            return OwnerPick(owner_id, team_id, _("No active rep with spare capacity: owner unchanged."), False)
+            return OwnerPick(owner_id, team_id, self._no_room, False)
         if owner_id is not None and owner_id in state.loads:
             state.loads[owner_id] -= 1
         state.loads[chosen] = state.loads.get(chosen, 0) + 1
-        note = _("%(policy)s (%(kind)s) picked the owner.") % {
-            "policy": state.policy.name,
-            "kind": PolicyKind(kind).label,
-        }
-        return OwnerPick(chosen, team_id or state.teams.get(chosen), note, True)
+        return OwnerPick(chosen, team_id or state.teams.get(chosen), state.picked_note, True)
 
     @staticmethod
     def _territory_team(state: PolicyState, country: str, region: str) -> int | None:
@@ -757,6 +760,10 @@ def _route_targets_stepwise(
     cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
 ) -> list[int]:
     """The same writes one statement at a time (SQLite has no data-modifying CTEs)."""
+    # Stored as the ORM stores it (on SQLite: naive UTC text), so that reads filtering on these
+    # timestamps (the routed webhook's facts look decisions up by created_at) find them.
+    decided_at = now
+    now = connection.ops.adapt_datetimefield_value(now)
     cursor.execute(
         f"INSERT INTO {MOVES_TABLE} ({_MOVE_COLUMNS}) {_moves_select(f'({targets_sql})')}",
         list(params),
@@ -799,7 +806,7 @@ def _route_targets_stepwise(
         f"UPDATE segments_nurturemembership SET left_at = %s WHERE left_at IS NULL AND lead_id IN ({changed_queue})",  # noqa: S608
         [now],
     )
-    revisit_sql, revisit_params = _revisit_case(now)
+    revisit_sql, revisit_params = _revisit_case(decided_at)
     cursor.execute(
         "INSERT INTO segments_nurturemembership (lead_id, queue_id, entered_at, reason, revisit_on, left_at) "  # noqa: S608
         f"SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL FROM {MOVES_TABLE} m "

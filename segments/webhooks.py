@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from http.client import HTTPException
 from typing import Any
@@ -107,22 +107,26 @@ def has_subscribers(event: str) -> bool:
 # --- emitting -------------------------------------------------------------------------------------
 
 
-def emit_on_commit(*, event: str, items: Sequence[EventItem]) -> None:
+def emit_on_commit(*, event: str, items: Sequence[EventItem] | Callable[[], Sequence[EventItem]]) -> None:
     """After the surrounding transaction commits (at once outside one), enqueue recording the event.
 
-    Nothing is enqueued on rollback, nor when no active endpoint subscribes.
+    Nothing is enqueued on rollback, nor when no active endpoint subscribes. ``items`` may be a
+    function making them: it is called only then (a reroute moves thousands of leads a batch,
+    usually with nobody subscribed).
     """
     from .tasks import emit_webhook_event
 
-    frozen = [list(item) for item in items]
-    if not frozen:
+    make = items if callable(items) else None
+    frozen = [] if make is not None else [list(item) for item in items]
+    if make is None and not frozen:
         return
 
     def enqueue() -> None:
         if not has_subscribers(event):
             return
-        for start in range(0, len(frozen), EMIT_SLICE):
-            emit_webhook_event.delay(event, frozen[start : start + EMIT_SLICE])
+        rows = [list(item) for item in make()] if make is not None else frozen
+        for start in range(0, len(rows), EMIT_SLICE):
+            emit_webhook_event.delay(event, rows[start : start + EMIT_SLICE])
 
     transaction.on_commit(enqueue)
 
@@ -155,10 +159,13 @@ def emit_status_changes(*, changes: Iterable[Sequence[Any]]) -> None:
 
 def emit_routed(*, lead_ids: Iterable[int], decided_at: datetime) -> None:
     """Routing moved these leads (their decisions carry ``decided_at``)."""
+    lead_ids = list(lead_ids)
+    if not lead_ids:
+        return
     stamp = decided_at.isoformat()
     emit_on_commit(
         event=WebhookEvent.ROUTED,
-        items=[(lead_id, f"{lead_id}:{stamp}", {"decided_at": stamp}) for lead_id in lead_ids],
+        items=lambda: [(lead_id, f"{lead_id}:{stamp}", {"decided_at": stamp}) for lead_id in lead_ids],
     )
 
 
