@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -118,6 +119,7 @@ def _lead_list_context(request: HttpRequest, params: QueryDict, **extra: Any) ->
     page = selectors.list_leads_page(user=request.user, params=params, page=page_number, per_page=per_page)
     without_page = params.copy()
     without_page.pop("page", None)
+    selected = _selected_filters(params)
     return {
         "page": page,
         "query": without_page.urlencode(),
@@ -125,24 +127,53 @@ def _lead_list_context(request: HttpRequest, params: QueryDict, **extra: Any) ->
         "can_assign": is_manager(request.user),
         "page_ids": ",".join(str(lead.pk) for lead in page.leads),
         "nav": "leads",
-        "statuses": LeadStatus.choices,
-        "sources": LeadSource.choices,
-        "industries": Industry.choices,
-        "bands": page.bands,
-        "country_options": _country_options(params.get("country", "")),
-        "orderings": [
-            ("-score", _("Score, highest first")),
-            ("score", _("Score, lowest first")),
-            ("-created_at", _("Newest first")),
-            ("created_at", _("Oldest first")),
-            ("-updated_at", _("Recently changed")),
-            ("last_name", _("Name")),
-            ("company", _("Company")),
-            ("status", _("Status")),
-        ],
-        "per_page_choices": PER_PAGE_CHOICES,
-        "selected": _selected_filters(params),
+        "options": _filter_options(page, selected),
+        "selected": selected,
         **extra,
+    }
+
+
+def _orderings() -> list[tuple[str, str]]:
+    return [
+        ("-score", _("Score, highest first")),
+        ("score", _("Score, lowest first")),
+        ("-created_at", _("Newest first")),
+        ("created_at", _("Oldest first")),
+        ("-updated_at", _("Recently changed")),
+        ("last_name", _("Name")),
+        ("company", _("Company")),
+        ("status", _("Status")),
+    ]
+
+
+def _options(choices: Iterable[tuple[Any, Any]], selected: str | Collection[str]) -> SafeString:
+    """``<option>``s of ``(value, label)`` pairs, escaped, those whose value is (in) ``selected`` marked."""
+    marked = {selected} if isinstance(selected, str) else set(selected)
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if str(value) in marked else "", label) for value, label in choices),
+    )
+
+
+def _filter_options(page: selectors.LeadListPage, selected: dict[str, Any]) -> dict[str, SafeString]:
+    """The filter form's ``<option>``s per select, the asked-for ones marked.
+
+    Built here, not by a loop of ``{% if %}``s in the template: some 80 options cost the
+    template about as much as 20 rows of the table.
+    """
+    return {
+        "status": _options(LeadStatus.choices, selected["status"]),
+        "band": _options(((b, b) for b in page.bands), selected["band"]),
+        "source": _options(LeadSource.choices, selected["source"]),
+        "industry": _options(Industry.choices, selected["industry"]),
+        "country": _country_options(selected["country"]),
+        "owner": _options(((u.pk, u.get_full_name() or u.get_username()) for u in page.owners), selected["owner"]),
+        "team": _options(((t.pk, t.name) for t in page.teams), selected["team"]),
+        "bant_met": _options(((n, _("at least %(n)s") % {"n": n}) for n in "1234"), selected["bant_met"]),
+        "segment": _options(((s.pk, s.name) for s in page.segments), selected["segment"]),
+        "ordering": _options(_orderings(), selected["ordering"]),
+        "per_page": _options(((n, n) for n in PER_PAGE_CHOICES), selected["per_page"]),
     }
 
 
@@ -151,7 +182,7 @@ def _lead_list_context(request: HttpRequest, params: QueryDict, **extra: Any) ->
 _COUNTRY_OPTIONS: dict[str, str] = {}
 
 
-def _country_options(selected: str) -> str:
+def _country_options(selected: str) -> SafeString:
     """The country filter's <option>s, the selected one marked."""
     language = translation.get_language() or settings.LANGUAGE_CODE
     options = _COUNTRY_OPTIONS.get(language)

@@ -206,8 +206,9 @@ def _rows(make_lead, owner, n):
 @pytest.mark.parametrize(
     ("url_name", "role", "expected"),
     [
-        # session, user, roles, team; new unscored rows; scored rows; waiting count; day's changes
-        ("pages:work_queue", "rep", 9),
+        # session, user, roles, team; new unscored rows' ids; scored rows; waiting count; day's changes
+        # (a rep's team is looked up once: their visible leads are their queue's scope)
+        ("pages:work_queue", "rep", 8),
         # session, user, roles, team (scope); rows; bands and segments (one query)
         ("pages:lead_list", "rep", 6),
         # session, user, roles; rows; bands, teams and segments (one query); owners
@@ -552,6 +553,42 @@ def test_rows_show_status_country_stage_bant_and_activity(client, manager, make_
     row = html[html.index(f'name="lead" value="{lead.pk}"') :].split("</tr>")[0]
     assert ">Working<" in row and ">Germany<" in row and ">Contacted<" in row and ">2/4<" in row
     assert ">3 hours ago<" in row and f'href="/leads/{lead.pk}/"' in row
+
+
+def _row_of(html, lead):
+    return html[html.index(f'name="lead" value="{lead.pk}"') :].split("</tr>")[0]
+
+
+def test_rows_show_score_change_unscored_pool_and_no_activity_escaped(client, manager, rep, make_lead, rules, score):
+    from scoring.models import ScoreHistory
+
+    scored = make_lead(owner=rep)
+    stored = score(scored)
+    ScoreHistory.objects.create(
+        lead=scored,
+        old_total=stored.total - 5,
+        total=stored.total,
+        band=stored.band,
+        reason="lead_change",
+        rules_version=stored.rules_version,
+        lead_version=stored.lead_version,
+        created_at=timezone.now() - timedelta(hours=1),
+    )
+    unscored = make_lead(owner=None, first_name="<i>Eve</i>", last_name="", job_title="")
+    html = login(client, manager).get(reverse("pages:lead_list")).content.decode()
+
+    row = _row_of(html, scored)
+    assert f'<span class="band band-{stored.band.lower()}">{stored.band}</span>' in row
+    assert f'{stored.total} <span class="delta up" title="Change since yesterday">+5</span>' in row
+    assert '<span class="pool">' not in row and '<span class="muted">none yet</span>' in row
+
+    row = _row_of(html, unscored)
+    assert '<span class="band band-none" title="Not scored yet">…</span>' in row
+    assert '<td class="col-score num">\u2013</td>' in row and 'class="delta' not in row
+    assert '<span class="pool">Team pool</span>' in row
+    assert "<i>" not in row and 'aria-label="Select &lt;i&gt;Eve&lt;/i&gt;"' in row
+    # No job title: the email stands in under the name.
+    assert f'<span class="sub" title="">{unscored.email}</span>' in row
 
 
 def test_filter_choices_come_in_one_query_in_order(manager, rules, django_assert_num_queries):
