@@ -244,55 +244,25 @@ class Segment(models.Model):
         return self.name
 
 
+# A reference to configuration (segment, pipeline, stage, queue, user) that routing rewrites for
+# every lead it moves: no database constraint, so a reroute pays no check per moved row at
+# commit. Deleting the referenced row still sets it to NULL: Django's on_delete does it.
+CONFIG_REFERENCE = {"on_delete": models.SET_NULL, "null": True, "blank": True, "db_constraint": False}
+
+
 class LeadPlacement(models.Model):
     """Where a lead is now: its segment, pipeline stage or nurture queue, and what routing may not touch."""
 
     lead = models.OneToOneField(
         Lead, on_delete=models.CASCADE, primary_key=True, related_name="placement", verbose_name=_("lead")
     )
-    # Where routing put the lead. These references to configuration (and routed_owner below)
-    # carry no database constraint, as the decision log's do: a reroute rewrites them for every
-    # lead it moves, and each constraint was one more check per moved row at commit (with the
-    # history tables' configuration references, about a tenth of a 1,000,000-lead reroute).
-    # Deleting a segment, pipeline, stage, queue or user still sets them to NULL: Django's
-    # on_delete does it, through these columns' indexes, on a rare admin action.
-    segment = models.ForeignKey(
-        Segment,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="placements",
-        verbose_name=_("segment"),
-        db_constraint=False,
-    )
-    pipeline = models.ForeignKey(
-        Pipeline,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("pipeline"),
-        db_constraint=False,
-    )
-    stage = models.ForeignKey(
-        Stage,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("stage"),
-        db_constraint=False,
-    )
+    # Where routing put the lead (CONFIG_REFERENCE: the constraints' checks at commit, with the
+    # stays' and visits' ones below, were about a tenth of a 1,000,000-lead reroute).
+    segment = models.ForeignKey(Segment, related_name="placements", verbose_name=_("segment"), **CONFIG_REFERENCE)
+    pipeline = models.ForeignKey(Pipeline, related_name="+", verbose_name=_("pipeline"), **CONFIG_REFERENCE)
+    stage = models.ForeignKey(Stage, related_name="+", verbose_name=_("stage"), **CONFIG_REFERENCE)
     stage_entered_at = models.DateTimeField(_("in stage since"), null=True, blank=True)
-    queue = models.ForeignKey(
-        NurtureQueue,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("queue"),
-        db_constraint=False,
-    )
+    queue = models.ForeignKey(NurtureQueue, related_name="+", verbose_name=_("queue"), **CONFIG_REFERENCE)
     pinned = models.BooleanField(
         _("pinned"), default=False, help_text=_("Pinned by hand: automatic routing never moves this lead.")
     )
@@ -300,14 +270,7 @@ class LeadPlacement(models.Model):
         _("owner set by hand"), default=False, help_text=_("Automatic routing never changes this lead's owner.")
     )
     # The owner routing last gave the lead: a different owner now means someone changed it by hand.
-    routed_owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_constraint=False,
-    )
+    routed_owner = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", **CONFIG_REFERENCE)
     routed_at = models.DateTimeField(_("routed at"), null=True, blank=True)
 
     class Meta:
@@ -401,7 +364,7 @@ class RoutingReason(models.TextChoices):
     MANUAL = "manual", _("Changed by hand")
 
 
-AUDIT_REFERENCE = {"on_delete": models.SET_NULL, "null": True, "blank": True, "db_constraint": False, "db_index": False}
+AUDIT_REFERENCE = {**CONFIG_REFERENCE, "db_index": False}
 
 
 class RoutingDecision(models.Model):
