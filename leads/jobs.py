@@ -8,8 +8,8 @@ its next chunk boundary, and a retry after a database error resumes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection, models, transaction
@@ -41,6 +41,15 @@ def commit_without_flush_wait() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+def raw_params(params: Iterable[Any]) -> list[Any]:
+    """Parameters of a raw statement, datetimes as the ORM stores them.
+
+    SQLite keeps naive UTC text; a datetime passed raw would be stored, or compared, as other
+    text (with its offset), so ORM reads filtering on it would not find it.
+    """
+    return [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
 
 
 class LeadSweepJob(models.Model):

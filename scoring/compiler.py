@@ -24,6 +24,8 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
+from leads.jobs import raw_params
+
 from .attributes import Attribute, AttrType, Op, get_attribute, typed
 from .engine import CATEGORIES, RuleSet, RuleSpec, days_window
 
@@ -99,13 +101,6 @@ def rule_flags(rules: RuleSet, now: datetime) -> dict[str, models.Expression]:
         )
         for i, rule in enumerate(rules.rules)
     }
-
-
-def _adapt(params: list[Any]) -> list[Any]:
-    """Datetimes as the backend stores them (SQLite keeps naive UTC text; a raw query must match it)."""
-    from django.db import connection
-
-    return [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
 
 
 def _vendor() -> str:
@@ -226,7 +221,7 @@ def score_select(
             f"SELECT l0.*, {', '.join(event_cols)} FROM ({inner_sql}) l0 "  # noqa: S608 -- generated aliases only
             f"LEFT JOIN ({agg_sql}) ev ON ev.lead_id = l0.id{fence}"
         )
-        inner_params = [*_adapt(event_params), *inner_params, *_adapt(agg_params)]
+        inner_params = [*raw_params(event_params), *inner_params, *raw_params(agg_params)]
     params: list[Any] = []
 
     raw_cols = []

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads import services as lead_services
-from leads.jobs import commit_without_flush_wait, resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
+from leads.jobs import commit_without_flush_wait, raw_params, resume_stalled_sweep_jobs, run_sweep_job, start_sweep_job
 from leads.models import CLOSED_STATUSES, Lead, LeadStatus, Membership, Team
 from leads.roles import Role
 from leads.selectors import get_user_team_id, leads_editable_by
@@ -760,10 +760,9 @@ def _route_targets_stepwise(
     cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
 ) -> list[int]:
     """The same writes one statement at a time (SQLite has no data-modifying CTEs)."""
-    # Stored as the ORM stores it (on SQLite: naive UTC text), so that reads filtering on these
-    # timestamps (the routed webhook's facts look decisions up by created_at) find them.
-    decided_at = now
-    now = connection.ops.adapt_datetimefield_value(now)
+    # Timestamps as the ORM stores them (raw_params), so that reads filtering on them find them
+    # (the routed webhook's facts look decisions up by created_at).
+    at = raw_params([now])[0]
     cursor.execute(
         f"INSERT INTO {MOVES_TABLE} ({_MOVE_COLUMNS}) {_moves_select(f'({targets_sql})')}",
         list(params),
@@ -788,31 +787,31 @@ def _route_targets_stepwise(
         f"SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, {_STAGE_SQL}, m.from_queue, "
         f"m.to_queue, m.owner_id, m.new_owner, sg.conditions, m.policy_id, m.note, %s FROM {MOVES_TABLE} m "
         "JOIN segments_segment sg ON sg.id = m.to_segment",
-        [now, reason, job_id],
+        [at, reason, job_id],
     )
     changed_pipeline = f"SELECT lead_id FROM {MOVES_TABLE} WHERE to_pipeline IS DISTINCT FROM from_pipeline"  # noqa: S608
     cursor.execute(
         f"UPDATE segments_stagevisit SET left_at = %s WHERE left_at IS NULL AND lead_id IN ({changed_pipeline})",  # noqa: S608
-        [now],
+        [at],
     )
     cursor.execute(
         "INSERT INTO segments_stagevisit (lead_id, stage_id, entered_at, left_at) "  # noqa: S608
         f"SELECT lead_id, to_stage, %s, NULL FROM {MOVES_TABLE} "
         "WHERE to_pipeline IS NOT NULL AND to_pipeline IS DISTINCT FROM from_pipeline",
-        [now],
+        [at],
     )
     changed_queue = f"SELECT lead_id FROM {MOVES_TABLE} WHERE to_queue IS DISTINCT FROM from_queue"  # noqa: S608
     cursor.execute(
         f"UPDATE segments_nurturemembership SET left_at = %s WHERE left_at IS NULL AND lead_id IN ({changed_queue})",  # noqa: S608
-        [now],
+        [at],
     )
-    revisit_sql, revisit_params = _revisit_case(decided_at)
+    revisit_sql, revisit_params = _revisit_case(now)
     cursor.execute(
         "INSERT INTO segments_nurturemembership (lead_id, queue_id, entered_at, reason, revisit_on, left_at) "  # noqa: S608
         f"SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL FROM {MOVES_TABLE} m "
         "JOIN segments_segment sg ON sg.id = m.to_segment "
         "WHERE m.to_queue IS NOT NULL AND m.to_queue IS DISTINCT FROM m.from_queue",
-        [now, _("Segment: "), *revisit_params],
+        [at, _("Segment: "), *revisit_params],
     )
     cursor.execute(
         "INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, stage_entered_at, "  # noqa: S608
@@ -824,7 +823,7 @@ def _route_targets_stepwise(
         "stage_id = excluded.stage_id, queue_id = excluded.queue_id, routed_owner_id = excluded.routed_owner_id, "
         "routed_at = excluded.routed_at, stage_entered_at = CASE WHEN excluded.pipeline_id IS NULL THEN NULL "
         "WHEN excluded.pipeline_id = p.pipeline_id THEN p.stage_entered_at ELSE excluded.stage_entered_at END",
-        [now, now],
+        [at, at],
     )
     _write_owner_changes(changes)
     cursor.execute(f"SELECT lead_id FROM {MOVES_TABLE} ORDER BY lead_id")  # noqa: S608
