@@ -8,9 +8,10 @@ its next chunk boundary, and a retry after a database error resumes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import Max, Min, QuerySet
@@ -97,20 +98,42 @@ def start_sweep_job(*, model: type[J], task: Any | None, **fields: Any) -> J:
     return job
 
 
+#: A chunk's writes, given the job as the chunk's turn finds it: returns what to add to the counter.
+ChunkWrite = Callable[[J], int]
+
+
 def run_sweep_job(
     *,
     model: type[J],
     job_id: int,
     chunk_size: int,
-    apply_chunk: Callable[[QuerySet[Lead], tuple[int, int], J], int],
     counter: str,
+    apply_chunk: Callable[[QuerySet[Lead], tuple[int, int], J], int] | None = None,
+    prepare_chunk: Callable[[QuerySet[Lead], tuple[int, int]], ChunkWrite[J]] | None = None,
+    lanes: int = 1,
     on_chunk: Callable[[J], None] | None = None,
     on_finished: Callable[[J], None] | None = None,
 ) -> J:
-    """Run (or resume) a job from its cursor; ``apply_chunk`` returns what to add to ``counter``.
+    """Run (or resume) a job from its cursor, one transaction per chunk; ``on_finished`` runs once, in
+    the run that completed the job.
 
-    ``on_finished`` runs once, in the run that completed the job.
+    A chunk is either ``apply_chunk`` (read and write, returning what to add to ``counter``) or
+    two phases: ``prepare_chunk`` reads what the chunk will write, without writing shared rows,
+    and returns the write. With ``lanes`` > 1 (PostgreSQL, outside a transaction) that many
+    connections take the chunks in turn: a chunk's reading runs while the chunk before it
+    writes and commits, and its writing waits for that commit. Writes, cursor moves and
+    ``on_chunk`` calls stay one chunk at a time and in order, so resuming, superseding and
+    redoing a lost chunk work as with one lane.
     """
+    if (apply_chunk is None) == (prepare_chunk is None):
+        raise TypeError("run_sweep_job takes either apply_chunk or prepare_chunk")
+    if prepare_chunk is None:
+        assert apply_chunk is not None
+
+        def prepare(chunk: QuerySet[Lead], id_range: tuple[int, int]) -> ChunkWrite[J]:
+            return lambda job: apply_chunk(chunk, id_range, job)
+
+        prepare_chunk = prepare
     job = model.objects.get(pk=job_id)
     if job.state in (JobState.DONE, JobState.SUPERSEDED):
         return job
@@ -118,36 +141,12 @@ def run_sweep_job(
         model.objects.filter(pk=job.pk, state=JobState.PENDING).update(
             state=JobState.RUNNING, started_at=timezone.now(), updated_at=timezone.now()
         )
+    sweep = _Sweep(model, job.pk, chunk_size, counter, prepare_chunk, on_chunk)
     try:
-        while True:
-            job.refresh_from_db()
-            if job.state != JobState.RUNNING:
-                return job
-            if job.cursor >= job.max_lead_id:
-                break
-            upper = job.cursor + chunk_size
-            with transaction.atomic():
-                chunk = Lead.objects.filter(id__gt=job.cursor, id__lte=upper)
-                count = chunk.count()
-                affected = apply_chunk(chunk, (job.cursor, upper), job)
-                # The cursor moves in the same transaction as the chunk's writes.
-                updated = model.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=job.cursor).update(
-                    cursor=min(upper, job.max_lead_id),
-                    done=min(job.total, job.done + count),
-                    chunks_done=job.chunks_done + 1,
-                    updated_at=timezone.now(),
-                    **{counter: getattr(job, counter) + affected},
-                )
-                if not updated:  # superseded, or run twice at once: give the chunk back
-                    transaction.set_rollback(True)
-            if not updated:
-                # Outside the rolled-back block: a query inside it raised TransactionManagementError,
-                # which failed the job (fault suite, scenario 12: a redelivered job task).
-                job.refresh_from_db()
-                return job
-            if on_chunk:
-                job.refresh_from_db()
-                on_chunk(job)
+        if lanes > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            completed = sweep.run_in_lanes(lanes)
+        else:
+            completed = sweep.run()
     except (OperationalError, InterfaceError):
         # Connection lost, deadlock: the task retries and resumes from the cursor, so the
         # job stays RUNNING (the periodic resume also restarts stalled jobs).
@@ -155,6 +154,9 @@ def run_sweep_job(
     except Exception as exc:
         model.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=str(exc)[:2000])
         raise
+    job.refresh_from_db()
+    if not completed:
+        return job
     finished = model.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
         state=JobState.DONE, done=job.total, finished_at=timezone.now()
     )
@@ -162,6 +164,119 @@ def run_sweep_job(
     if finished and on_finished:
         on_finished(job)
     return job
+
+
+class _GiveBack(Exception):
+    """The chunk's turn found the job superseded, finished elsewhere or stopped: roll the chunk back."""
+
+
+class _Sweep(Generic[J]):
+    """The chunks of one run of a job: one after another, or in lanes (see ``run_sweep_job``)."""
+
+    def __init__(
+        self,
+        model: type[J],
+        job_id: int,
+        chunk_size: int,
+        counter: str,
+        prepare_chunk: Callable[[QuerySet[Lead], tuple[int, int]], ChunkWrite[J]],
+        on_chunk: Callable[[J], None] | None,
+    ) -> None:
+        self.model, self.job_id, self.chunk_size, self.counter = model, job_id, chunk_size, counter
+        self.prepare_chunk, self.on_chunk = prepare_chunk, on_chunk
+        # Lanes: the index of the chunk whose turn it is to write, and whether the run stopped.
+        self._turn = threading.Condition()
+        self._next = 0
+        self._stopped = False
+        self._error: BaseException | None = None
+
+    def run(self) -> bool:
+        """Chunks one at a time from the cursor; True when the cursor reached the end."""
+        while True:
+            job = self.model.objects.get(pk=self.job_id)
+            if job.state != JobState.RUNNING:
+                return False
+            if job.cursor >= job.max_lead_id:
+                return True
+            if not self._chunk(job.cursor, job.cursor + self.chunk_size, wait=lambda: None):
+                return False
+
+    def run_in_lanes(self, lanes: int) -> bool:
+        job = self.model.objects.get(pk=self.job_id)
+        if job.state != JobState.RUNNING:
+            return False
+        bounds = range(job.cursor, job.max_lead_id, self.chunk_size)
+        ranges = [(lo, lo + self.chunk_size) for lo in bounds]
+        threads = [
+            threading.Thread(target=self._lane, args=(ranges, lane, lanes, True), name=f"sweep-lane-{lane}")
+            for lane in range(1, lanes)
+        ]
+        for thread in threads:
+            thread.start()
+        self._lane(ranges, 0, lanes, False)
+        for thread in threads:
+            thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._next == len(ranges)
+
+    def _lane(self, ranges: list[tuple[int, int]], lane: int, lanes: int, own_connection: bool) -> None:
+        try:
+            for index in range(lane, len(ranges), lanes):
+                if not self._chunk(*ranges[index], wait=lambda index=index: self._wait_turn(index)):
+                    self._stop()
+                    return
+                with self._turn:
+                    self._next = index + 1
+                    self._turn.notify_all()
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            self._stop(exc)
+        finally:
+            if own_connection:
+                connection.close()
+
+    def _wait_turn(self, index: int) -> None:
+        with self._turn:
+            self._turn.wait_for(lambda: self._stopped or self._next == index)
+            if self._stopped:
+                raise _GiveBack
+
+    def _stop(self, error: BaseException | None = None) -> None:
+        with self._turn:
+            self._stopped = True
+            if error is not None and not isinstance(error, _GiveBack) and self._error is None:
+                self._error = error
+            self._turn.notify_all()
+
+    def _chunk(self, lower: int, upper: int, *, wait: Callable[[], None]) -> bool:
+        """One chunk in one transaction; False when it was given back (the run ends there)."""
+        try:
+            with transaction.atomic():
+                chunk = Lead.objects.filter(id__gt=lower, id__lte=upper)
+                count = chunk.count()
+                write = self.prepare_chunk(chunk, (lower, upper))
+                wait()  # lanes: until the chunk before this one has committed
+                job = self.model.objects.get(pk=self.job_id)
+                if job.state != JobState.RUNNING or job.cursor != lower:
+                    raise _GiveBack
+                affected = write(job)
+                # The cursor moves in the same transaction as the chunk's writes.
+                updated = self.model.objects.filter(pk=job.pk, state=JobState.RUNNING, cursor=lower).update(
+                    cursor=min(upper, job.max_lead_id),
+                    done=min(job.total, job.done + count),
+                    chunks_done=job.chunks_done + 1,
+                    updated_at=timezone.now(),
+                    **{self.counter: getattr(job, self.counter) + affected},
+                )
+                if not updated:  # superseded, or run twice at once: give the chunk back
+                    raise _GiveBack
+        except _GiveBack:
+            # Raised out of the block, which rolls it back: a query inside a rolled-back block
+            # raised TransactionManagementError, which failed the job (fault suite, scenario 12).
+            return False
+        if self.on_chunk:
+            self.on_chunk(self.model.objects.get(pk=self.job_id))
+        return True
 
 
 def resume_stalled_sweep_jobs(

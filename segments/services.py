@@ -71,6 +71,8 @@ MOVES_TABLE = "segments_route_moves"
 # qualification and company rows of its leads; at 20,000 the planner hashes whole tables
 # per chunk, so fewer, larger chunks read them fewer times. A chunk stays a few seconds.
 ROUTING_CHUNK_SIZE = 50_000
+# Connections a routing job reads and writes its chunks on (run_routing_job); 1: one after another.
+ROUTING_LANES = 2
 
 
 # --- segments, pipelines, queues, policies --------------------------------------------------
@@ -548,7 +550,7 @@ _MANUAL_SQL = (
 )
 _MOVE_COLUMNS = (
     "lead_id, to_segment, to_pipeline, to_stage, to_queue, from_segment, from_pipeline, from_stage, from_queue, "
-    "owner_id, new_owner, routed_owner, manual, policy_id, note, country, region"
+    "owner_id, new_owner, routed_owner, manual, policy_id, note, country, region, placed"
 )
 # The stage a move lands in: the current one when the pipeline stays (a rep may have moved it on).
 _STAGE_SQL = (
@@ -563,7 +565,7 @@ def _moves_select(source: str) -> str:
         "SELECT t.id, sg.id, st.pipeline_id, sg.stage_id, sg.queue_id, "  # noqa: S608 -- constant SQL pieces
         "p.segment_id, p.pipeline_id, p.stage_id, p.queue_id, t.t_owner, t.t_owner, "
         f"{_MANUAL_SQL.format(yes='p.routed_owner_id', no='t.t_owner')}, {_MANUAL_SQL.format(yes=1, no=0)}, "
-        "sg.policy_id, '', COALESCE(t.t_country, ''), COALESCE(t.t_region, '') "
+        "sg.policy_id, '', COALESCE(t.t_country, ''), COALESCE(t.t_region, ''), p.lead_id IS NOT NULL "
         f"FROM {source} t "
         "JOIN segments_segment sg ON sg.id = t.target "
         "LEFT JOIN segments_stage st ON st.id = sg.stage_id "
@@ -582,7 +584,7 @@ def _ensure_moves_table(cursor: Any) -> None:
         "lead_id bigint PRIMARY KEY, to_segment bigint, to_pipeline bigint, to_stage bigint, to_queue bigint, "
         "from_segment bigint, from_pipeline bigint, from_stage bigint, from_queue bigint, "
         "owner_id bigint, new_owner bigint, routed_owner bigint, manual integer, "
-        f"policy_id bigint, note varchar(300), country varchar(2), region varchar(120)){on_commit}"
+        f"policy_id bigint, note varchar(300), country varchar(2), region varchar(120), placed boolean){on_commit}"
     )
     cursor.execute(f"DELETE FROM {MOVES_TABLE}")  # noqa: S608 -- constant table name
 
@@ -640,33 +642,59 @@ def _write_owner_changes(changes: Iterable[tuple[int, int, int | None]]) -> None
         lead_services.update_lead(lead=lead_id, data=data)
 
 
+@dataclass
+class _Moves:
+    """A batch's moves as the targets statement found them, waiting to be written (``_write_moves``)."""
+
+    targets_sql: str
+    params: Sequence[Any]
+    now: datetime
+    # PostgreSQL: the moves table is filled and these are its rows (lead, policy, owner, manual,
+    # country, region, whether a policy picks the owner); other databases collect at write time.
+    rows: list[tuple[Any, ...]] | None = None
+
+
+def _collect_moves(cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime) -> _Moves:
+    """Find the moves of the leads in ``targets_sql`` (the reading half of routing; writes only temp rows)."""
+    _ensure_moves_table(cursor)
+    moves = _Moves(targets_sql, params, now)
+    if connection.vendor == "postgresql":
+        # MATERIALIZED: the segment CASE runs once per lead. Inlined, the planner may join the
+        # targets to every segment and evaluate the CASE once per (lead, segment) pair.
+        cursor.execute(
+            f"WITH t AS MATERIALIZED ({targets_sql}), "  # noqa: S608 -- compiled query, parameters bound
+            f"ins AS (INSERT INTO {MOVES_TABLE} ({_MOVE_COLUMNS}) {_moves_select('t')} "
+            "RETURNING lead_id, to_pipeline, policy_id, owner_id, manual, country, region) "
+            "SELECT lead_id, policy_id, owner_id, manual, country, region, "
+            "to_pipeline IS NOT NULL AND policy_id IS NOT NULL FROM ins ORDER BY lead_id",
+            list(params),
+        )
+        moves.rows = cursor.fetchall()
+    return moves
+
+
+def _write_moves(cursor: Any, moves: _Moves, *, reason: str, job_id: int | None) -> list[int]:
+    """Pick owners and write every fact of the collected moves; return the moved lead ids, ascending."""
+    if moves.rows is not None:
+        moved = _write_moves_postgresql(cursor, moves, reason=reason, job_id=job_id)
+    else:
+        moved = _route_targets_stepwise(
+            cursor, moves.targets_sql, moves.params, now=moves.now, reason=reason, job_id=job_id
+        )
+    webhooks.emit_routed(lead_ids=moved, decided_at=moves.now)
+    return moved
+
+
 def _route_targets(
     cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
 ) -> list[int]:
     """Move every lead of ``targets_sql`` whose destination differs; return the moved lead ids, ascending."""
-    _ensure_moves_table(cursor)
-    if connection.vendor == "postgresql":
-        moved = _route_targets_postgresql(cursor, targets_sql, params, now=now, reason=reason, job_id=job_id)
-    else:
-        moved = _route_targets_stepwise(cursor, targets_sql, params, now=now, reason=reason, job_id=job_id)
-    webhooks.emit_routed(lead_ids=moved, decided_at=now)
-    return moved
+    moves = _collect_moves(cursor, targets_sql, params, now=now)
+    return _write_moves(cursor, moves, reason=reason, job_id=job_id)
 
 
-def _route_targets_postgresql(
-    cursor: Any, targets_sql: str, params: Sequence[Any], *, now: datetime, reason: str, job_id: int | None
-) -> list[int]:
-    # MATERIALIZED: the segment CASE runs once per lead. Inlined, the planner may join the
-    # targets to every segment and evaluate the CASE once per (lead, segment) pair.
-    cursor.execute(
-        f"WITH t AS MATERIALIZED ({targets_sql}), "  # noqa: S608 -- compiled query, parameters bound
-        f"ins AS (INSERT INTO {MOVES_TABLE} ({_MOVE_COLUMNS}) {_moves_select('t')} "
-        "RETURNING lead_id, to_pipeline, policy_id, owner_id, manual, country, region) "
-        "SELECT lead_id, policy_id, owner_id, manual, country, region, "
-        "to_pipeline IS NOT NULL AND policy_id IS NOT NULL FROM ins ORDER BY lead_id",
-        list(params),
-    )
-    rows = cursor.fetchall()
+def _write_moves_postgresql(cursor: Any, moves: _Moves, *, reason: str, job_id: int | None) -> list[int]:
+    rows, now = moves.rows or [], moves.now
     if not rows:
         return []
     picks, changes = _pick_owners(row[:6] for row in rows if row[6])
@@ -675,6 +703,7 @@ def _route_targets_postgresql(
     revisit_sql, revisit_params = _revisit_case(now)
     pipeline_changed = "m.to_pipeline IS DISTINCT FROM m.from_pipeline"
     queue_changed = "m.to_queue IS DISTINCT FROM m.from_queue"
+    written = "m.lead_id IN (SELECT lead_id FROM w)"
     # One statement writes every fact of the batch. Sub-statements of one WITH see the same
     # snapshot and run in no promised order: each "open" insert first reads the count of its
     # "close" update (an InitPlan), so the old open visit or stay is closed before the new one
@@ -683,50 +712,54 @@ def _route_targets_postgresql(
         "WITH k AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::bool[]) "  # noqa: S608
         "AS k(lead_id, new_owner, policy_id, note, manual)), "
         "m AS MATERIALIZED (SELECT m.lead_id, m.to_segment, m.to_pipeline, m.to_stage, m.to_queue, "
-        "m.from_segment, m.from_pipeline, m.from_stage, m.from_queue, m.owner_id, "
+        "m.from_segment, m.from_pipeline, m.from_stage, m.from_queue, m.owner_id, m.placed, "
         f"{_STAGE_SQL} AS stage, "
         "CASE WHEN k.lead_id IS NULL THEN m.owner_id ELSE k.new_owner END AS new_owner, "
         "CASE WHEN k.lead_id IS NULL OR k.manual THEN m.routed_owner ELSE k.new_owner END AS routed_owner, "
         "k.policy_id, COALESCE((%s::text[])[k.note], '') AS note "
         f"FROM {MOVES_TABLE} m LEFT JOIN k ON k.lead_id = m.lead_id), "
-        "d AS (INSERT INTO segments_routingdecision (lead_id, created_at, reason, from_segment_id, "
-        "to_segment_id, from_stage_id, to_stage_id, from_queue_id, to_queue_id, from_owner_id, to_owner_id, "
-        "matched_conditions, policy_id, policy_note, job_id) "
-        "SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, m.stage, m.from_queue, "
-        "m.to_queue, m.owner_id, m.new_owner, sg.conditions, m.policy_id, m.note, %s "
-        "FROM m JOIN segments_segment sg ON sg.id = m.to_segment RETURNING 1), "
-        "sv_close AS (UPDATE segments_stagevisit v SET left_at = %s FROM m "
-        f"WHERE v.left_at IS NULL AND v.lead_id = m.lead_id AND {pipeline_changed} RETURNING 1), "
-        "sv_open AS (INSERT INTO segments_stagevisit (lead_id, stage_id, entered_at, left_at) "
-        "SELECT m.lead_id, m.to_stage, %s, NULL FROM m WHERE (SELECT count(*) FROM sv_close) >= 0 "
-        f"AND m.to_pipeline IS NOT NULL AND {pipeline_changed} RETURNING 1), "
-        "nm_close AS (UPDATE segments_nurturemembership n SET left_at = %s FROM m "
-        f"WHERE n.left_at IS NULL AND n.lead_id = m.lead_id AND {queue_changed} RETURNING 1), "
-        "nm_open AS (INSERT INTO segments_nurturemembership (lead_id, queue_id, entered_at, reason, "
-        f"revisit_on, left_at) SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL "
-        "FROM m JOIN segments_segment sg ON sg.id = m.to_segment WHERE (SELECT count(*) FROM nm_close) >= 0 "
-        f"AND m.to_queue IS NOT NULL AND {queue_changed} RETURNING 1), "
         # Placed leads are updated by a join (an upsert per row costs about twice as much);
-        # only leads without a placement go through the insert, which still settles a race.
+        # only leads that had no placement go through the insert, which still settles a race.
+        # A lead deleted since the moves were read is skipped by both.
         "pl_upd AS (UPDATE segments_leadplacement p SET segment_id = m.to_segment, pipeline_id = m.to_pipeline, "
         "stage_id = m.stage, queue_id = m.to_queue, routed_owner_id = m.routed_owner, routed_at = %s, "
         "stage_entered_at = CASE WHEN m.to_pipeline IS NULL THEN NULL "
         "WHEN m.to_pipeline = p.pipeline_id THEN p.stage_entered_at ELSE %s END "
-        "FROM m WHERE p.lead_id = m.lead_id RETURNING 1), "
+        "FROM m WHERE p.lead_id = m.lead_id RETURNING p.lead_id), "
         "pl_ins AS (INSERT INTO segments_leadplacement AS p (lead_id, segment_id, pipeline_id, stage_id, "
         "stage_entered_at, queue_id, pinned, manual_owner, routed_owner_id, routed_at) "
         "SELECT m.lead_id, m.to_segment, m.to_pipeline, m.stage, "
         "CASE WHEN m.to_pipeline IS NULL THEN NULL ELSE %s::timestamptz END, m.to_queue, false, false, "
         "m.routed_owner, %s FROM m "
-        "WHERE NOT EXISTS (SELECT 1 FROM segments_leadplacement x WHERE x.lead_id = m.lead_id) "
+        "WHERE NOT m.placed AND EXISTS (SELECT 1 FROM leads_lead l WHERE l.id = m.lead_id) "
         "ON CONFLICT (lead_id) DO UPDATE SET segment_id = excluded.segment_id, "
         "pipeline_id = excluded.pipeline_id, stage_id = excluded.stage_id, queue_id = excluded.queue_id, "
         "routed_owner_id = excluded.routed_owner_id, routed_at = excluded.routed_at, "
         "stage_entered_at = CASE WHEN excluded.pipeline_id IS NULL THEN NULL "
         "WHEN excluded.pipeline_id = p.pipeline_id THEN p.stage_entered_at ELSE excluded.stage_entered_at END "
-        "RETURNING 1) "
+        "RETURNING p.lead_id), "
+        # History only for leads whose placement this statement wrote: a lead deleted meanwhile
+        # has none left (HISTORY_LEAD: history rows have no database constraint to refuse it).
+        "w AS (SELECT lead_id FROM pl_upd UNION ALL SELECT lead_id FROM pl_ins), "
+        "d AS (INSERT INTO segments_routingdecision (lead_id, created_at, reason, from_segment_id, "
+        "to_segment_id, from_stage_id, to_stage_id, from_queue_id, to_queue_id, from_owner_id, to_owner_id, "
+        "matched_conditions, policy_id, policy_note, job_id) "
+        "SELECT m.lead_id, %s, %s, m.from_segment, m.to_segment, m.from_stage, m.stage, m.from_queue, "
+        "m.to_queue, m.owner_id, m.new_owner, sg.conditions, m.policy_id, m.note, %s "
+        f"FROM m JOIN segments_segment sg ON sg.id = m.to_segment WHERE {written} RETURNING 1), "
+        "sv_close AS (UPDATE segments_stagevisit v SET left_at = %s FROM m "
+        f"WHERE v.left_at IS NULL AND v.lead_id = m.lead_id AND {pipeline_changed} RETURNING 1), "
+        "sv_open AS (INSERT INTO segments_stagevisit (lead_id, stage_id, entered_at, left_at) "
+        "SELECT m.lead_id, m.to_stage, %s, NULL FROM m WHERE (SELECT count(*) FROM sv_close) >= 0 "
+        f"AND m.to_pipeline IS NOT NULL AND {pipeline_changed} AND {written} RETURNING 1), "
+        "nm_close AS (UPDATE segments_nurturemembership n SET left_at = %s FROM m "
+        f"WHERE n.left_at IS NULL AND n.lead_id = m.lead_id AND {queue_changed} RETURNING 1), "
+        "nm_open AS (INSERT INTO segments_nurturemembership (lead_id, queue_id, entered_at, reason, "
+        f"revisit_on, left_at) SELECT m.lead_id, m.to_queue, %s, %s || sg.name, {revisit_sql}, NULL "
+        "FROM m JOIN segments_segment sg ON sg.id = m.to_segment WHERE (SELECT count(*) FROM nm_close) >= 0 "
+        f"AND m.to_queue IS NOT NULL AND {queue_changed} AND {written} RETURNING 1) "
         "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM sv_open), (SELECT count(*) FROM nm_open), "
-        "(SELECT count(*) FROM pl_upd) + (SELECT count(*) FROM pl_ins)"
+        "(SELECT count(*) FROM w)"
     )
     cursor.execute(
         sql,
@@ -737,19 +770,19 @@ def _route_targets_postgresql(
             [note_index[pick.note] for pick in picks],
             [pick.manual for pick in picks],
             notes,
+            now,  # pl_upd: routed_at, stage_entered_at
             now,
+            now,  # pl_ins: stage_entered_at, routed_at
+            now,
+            now,  # d: created_at
             reason,
             job_id,
+            now,  # sv_close, sv_open
             now,
-            now,
-            now,
+            now,  # nm_close, nm_open
             now,
             _("Segment: "),
             *revisit_params,
-            now,
-            now,
-            now,
-            now,
         ],
     )
     _write_owner_changes(changes)
@@ -899,14 +932,11 @@ def route_lead(
         return RoutingDecision.objects.filter(lead_id=lead_id).order_by("-id").first()
 
 
-def route_leads_sql(
-    *, leads: QuerySet[Lead], reason: str, now: datetime | None = None, job_id: int | None = None
-) -> RoutingOutcome:
-    """Route a set of leads in the database: one CASE picks every target, shared writes move them."""
-    now = now or timezone.now()
+def _targets_sql(leads: QuerySet[Lead], now: datetime) -> tuple[str, Sequence[Any]] | None:
+    """The segment CASE over ``leads``' open ones, as SQL; None when there are no segments."""
     specs = list_segment_specs()
     if not specs:
-        return RoutingOutcome([])
+        return None
     targets = (
         leads.exclude(status__in=CLOSED_STATUSES)
         .order_by()
@@ -918,9 +948,19 @@ def route_leads_sql(
         )
         .values_list("id", "target", "t_owner", "t_country", "t_region")
     )
-    targets_sql, params = targets.query.sql_with_params()
+    return targets.query.sql_with_params()
+
+
+def route_leads_sql(
+    *, leads: QuerySet[Lead], reason: str, now: datetime | None = None, job_id: int | None = None
+) -> RoutingOutcome:
+    """Route a set of leads in the database: one CASE picks every target, shared writes move them."""
+    now = now or timezone.now()
+    targets = _targets_sql(leads, now)
+    if targets is None:
+        return RoutingOutcome([])
     with transaction.atomic(), connection.cursor() as cursor:
-        moved_ids = _route_targets(cursor, targets_sql, params, now=now, reason=reason, job_id=job_id)
+        moved_ids = _route_targets(cursor, *targets, now=now, reason=reason, job_id=job_id)
     return RoutingOutcome(moved_ids)
 
 
@@ -956,20 +996,41 @@ def _plan_for_a_slice() -> None:
 
 
 def run_routing_job(
-    *, job_id: int, chunk_size: int | None = None, on_chunk: Callable[[RoutingJob], None] | None = None
+    *,
+    job_id: int,
+    chunk_size: int | None = None,
+    lanes: int | None = None,
+    on_chunk: Callable[[RoutingJob], None] | None = None,
 ) -> RoutingJob:
-    """Run (or resume) a routing job from its cursor, one short transaction per chunk of lead ids."""
+    """Run (or resume) a routing job from its cursor, one short transaction per chunk of lead ids.
 
-    def apply_chunk(chunk: QuerySet[Lead], id_range: tuple[int, int], job: RoutingJob) -> int:
+    A chunk's reading half (the segment CASE and the moves it finds) runs while the chunk
+    before it writes and commits, on a second connection (``ROUTING_LANES``): the writes stay
+    one chunk at a time, in lead id order, so owners are picked as in one pass.
+    """
+
+    def prepare_chunk(chunk: QuerySet[Lead], id_range: tuple[int, int]) -> Callable[[RoutingJob], int]:
         commit_without_flush_wait()  # the cursor commits with the chunk: a lost chunk is redone
         _plan_for_a_slice()
-        return len(route_leads_sql(leads=chunk, reason=job.reason, job_id=job.pk).moved_lead_ids)
+        now = timezone.now()
+        targets = _targets_sql(chunk, now)
+        if targets is None:
+            return lambda job: 0
+        with connection.cursor() as cursor:
+            moves = _collect_moves(cursor, *targets, now=now)
+
+        def write(job: RoutingJob) -> int:
+            with connection.cursor() as cursor:
+                return len(_write_moves(cursor, moves, reason=job.reason, job_id=job.pk))
+
+        return write
 
     return run_sweep_job(
         model=RoutingJob,
         job_id=job_id,
         chunk_size=chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", ROUTING_CHUNK_SIZE),
-        apply_chunk=apply_chunk,
+        prepare_chunk=prepare_chunk,
+        lanes=lanes or getattr(settings, "ROUTING_LANES", ROUTING_LANES),
         counter="moved",
         on_chunk=on_chunk,
     )
