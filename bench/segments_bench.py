@@ -63,11 +63,11 @@ def _prepare(leads: int) -> None:
         cursor.execute("ANALYZE")
 
 
-def _reroute() -> Any:
+def _reroute(lanes: int | None = None) -> Any:
     from segments import services
 
     job = services.start_routing_job(enqueue=False)
-    return services.run_routing_job(job_id=job.pk)
+    return services.run_routing_job(job_id=job.pk, lanes=lanes)
 
 
 def _plain_update() -> tuple[float, int]:
@@ -127,6 +127,7 @@ def _toggle_segment(widen: bool) -> None:
 def _bench_reroute() -> list[dict[str, Any]]:
     from leads.signals import lead_changed
     from segments.models import RoutingDecision
+    from segments.services import ROUTING_LANES
 
     # Owner changes go through update_lead, whose after-commit signal enqueues a rescore
     # per lead; that scoring work is not routing, so the bench counts it instead of running it.
@@ -141,24 +142,30 @@ def _bench_reroute() -> list[dict[str, Any]]:
     lead_changed.connect(count, dispatch_uid="bench.count")
     try:
         figures = []
-        for widen in (True, False):
-            _toggle_segment(widen)
-            before = RoutingDecision.objects.count()
-            baseline, updated = _plain_update()
-            seconds, job = _timed(_reroute)
-            figures.append((widen, seconds, baseline, job.moved, updated, RoutingDecision.objects.count() - before))
+        # The job as it runs (ROUTING_LANES connections: a chunk's reading overlaps the chunk
+        # before it's writing), then on one connection, to show what the overlap is worth.
+        for lanes in (None, 1):
+            for widen in (True, False):
+                _toggle_segment(widen)
+                before = RoutingDecision.objects.count()
+                baseline, updated = _plain_update()
+                seconds, job = _timed(lambda lanes=lanes: _reroute(lanes))
+                decisions = RoutingDecision.objects.count() - before
+                figures.append((lanes, widen, seconds, baseline, job.moved, updated, decisions))
     finally:
         lead_changed.disconnect(dispatch_uid="bench.count")
         lead_changed.connect(enqueue_scoring, dispatch_uid="scoring.enqueue_scoring")
     rows = []
-    for widen, seconds, baseline, moved, updated, decisions in figures:
+    for lanes, widen, seconds, baseline, moved, updated, decisions in figures:
         change = "widen the no-budget segment" if widen else "narrow it back"
+        how = "" if lanes is None else ", one lane"
         rows.append(
             report.figure(
-                "segments", f"reroute after a segment change ({change})", seconds, unit="s", baseline=baseline,
-                goal=("ratio", "<=", 2),
+                "segments", f"reroute after a segment change ({change}{how})", seconds, unit="s", baseline=baseline,
+                goal=("ratio", "<=", 2) if lanes is None else None,
                 note=f"{moved} leads moved, {decisions} decisions; baseline: one committed plain UPDATE "
-                f"of the placements' segment ({updated} rows)",
+                f"of the placements' segment ({updated} rows)"
+                + (f"; {ROUTING_LANES} lanes" if lanes is None else "; the job on one connection, for comparison"),
             )
         )  # fmt: skip
     print(f"owner changes through update_lead (each enqueues one rescore in production): {len(enqueued)}")
