@@ -71,7 +71,7 @@ MOVES_TABLE = "segments_route_moves"
 # qualification and company rows of its leads; at 20,000 the planner hashes whole tables
 # per chunk, so fewer, larger chunks read them fewer times. A chunk stays a few seconds.
 ROUTING_CHUNK_SIZE = 50_000
-# Connections a routing job reads and writes its chunks on (run_routing_job); 1: one after another.
+# Connections a routing job reads and writes its chunks on (settings.ROUTING_LANES overrides).
 ROUTING_LANES = 2
 
 
