@@ -125,9 +125,10 @@ def _toggle_segment(widen: bool) -> None:
 
 
 def _bench_reroute() -> list[dict[str, Any]]:
+    from django.conf import settings
+
     from leads.signals import lead_changed
     from segments.models import RoutingDecision
-    from segments.services import ROUTING_LANES
 
     # Owner changes go through update_lead, whose after-commit signal enqueues a rescore
     # per lead; that scoring work is not routing, so the bench counts it instead of running it.
@@ -165,7 +166,7 @@ def _bench_reroute() -> list[dict[str, Any]]:
                 goal=("ratio", "<=", 2) if lanes is None else None,
                 note=f"{moved} leads moved, {decisions} decisions; baseline: one committed plain UPDATE "
                 f"of the placements' segment ({updated} rows)"
-                + (f"; {ROUTING_LANES} lanes" if lanes is None else "; the job on one connection, for comparison"),
+                + (f"; {settings.ROUTING_LANES} lanes" if lanes is None else "; the job on one connection"),
             )
         )  # fmt: skip
     print(f"owner changes through update_lead (each enqueues one rescore in production): {len(enqueued)}")

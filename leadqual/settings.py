@@ -295,6 +295,10 @@ LOGGING = {
 # --- leadqual -------------------------------------------------------------------
 # Leads per chunk of a bulk rescore: one short transaction each.
 SCORING_CHUNK_SIZE = env.int("SCORING_CHUNK_SIZE", default=50000)
+# Leads per chunk of a bulk routing job: one short transaction each. Each chunk reads the score,
+# qualification and company rows of its leads; at 20,000 the planner hashes whole tables per
+# chunk, so fewer, larger chunks read them fewer times. A chunk stays a few seconds.
+ROUTING_CHUNK_SIZE = env.int("ROUTING_CHUNK_SIZE", default=50000)
 # Connections a bulk routing job works on (PostgreSQL): with 2, a chunk's reading (the segment
 # CASE) runs while the chunk before it writes; its writes still wait their turn. A 1,000,000-lead
 # reroute took 17 s in 2 lanes, 28-29 s in one (bench.segments_bench). 1: one chunk after another.

@@ -67,12 +67,6 @@ SEGMENT_FIELDS = frozenset(
     {"name", "description", "priority", "conditions", "stage", "policy", "queue", "is_fallback", "active"}
 )
 MOVES_TABLE = "segments_route_moves"
-# Leads per bulk routing chunk (one short transaction each). Each chunk reads the score,
-# qualification and company rows of its leads; at 20,000 the planner hashes whole tables
-# per chunk, so fewer, larger chunks read them fewer times. A chunk stays a few seconds.
-ROUTING_CHUNK_SIZE = 50_000
-# Connections a routing job reads and writes its chunks on (settings.ROUTING_LANES overrides).
-ROUTING_LANES = 2
 
 
 # --- segments, pipelines, queues, policies --------------------------------------------------
@@ -1028,9 +1022,9 @@ def run_routing_job(
     return run_sweep_job(
         model=RoutingJob,
         job_id=job_id,
-        chunk_size=chunk_size or getattr(settings, "ROUTING_CHUNK_SIZE", ROUTING_CHUNK_SIZE),
+        chunk_size=chunk_size or settings.ROUTING_CHUNK_SIZE,
         prepare_chunk=prepare_chunk,
-        lanes=lanes or getattr(settings, "ROUTING_LANES", ROUTING_LANES),
+        lanes=lanes or settings.ROUTING_LANES,
         counter="moved",
         on_chunk=on_chunk,
     )
