@@ -713,8 +713,10 @@ def _write_moves_postgresql(cursor: Any, moves: _Moves, *, reason: str, job_id: 
         "k.policy_id, COALESCE((%s::text[])[k.note], '') AS note "
         f"FROM {MOVES_TABLE} m LEFT JOIN k ON k.lead_id = m.lead_id), "
         # Placed leads are updated by a join (an upsert per row costs about twice as much);
-        # only leads that had no placement go through the insert, which still settles a race.
-        # A lead deleted since the moves were read is skipped by both.
+        # only leads that had no placement, and still have none, go through the insert (one
+        # placed since by another routing is the update's: a row updated twice in one statement
+        # is an error), which still settles a race. A lead deleted since the moves were read is
+        # skipped by both.
         "pl_upd AS (UPDATE segments_leadplacement p SET segment_id = m.to_segment, pipeline_id = m.to_pipeline, "
         "stage_id = m.stage, queue_id = m.to_queue, routed_owner_id = m.routed_owner, routed_at = %s, "
         "stage_entered_at = CASE WHEN m.to_pipeline IS NULL THEN NULL "
@@ -725,7 +727,8 @@ def _write_moves_postgresql(cursor: Any, moves: _Moves, *, reason: str, job_id: 
         "SELECT m.lead_id, m.to_segment, m.to_pipeline, m.stage, "
         "CASE WHEN m.to_pipeline IS NULL THEN NULL ELSE %s::timestamptz END, m.to_queue, false, false, "
         "m.routed_owner, %s FROM m "
-        "WHERE NOT m.placed AND EXISTS (SELECT 1 FROM leads_lead l WHERE l.id = m.lead_id) "
+        "WHERE NOT m.placed AND NOT EXISTS (SELECT 1 FROM segments_leadplacement x WHERE x.lead_id = m.lead_id) "
+        "AND EXISTS (SELECT 1 FROM leads_lead l WHERE l.id = m.lead_id) "
         "ON CONFLICT (lead_id) DO UPDATE SET segment_id = excluded.segment_id, "
         "pipeline_id = excluded.pipeline_id, stage_id = excluded.stage_id, queue_id = excluded.queue_id, "
         "routed_owner_id = excluded.routed_owner_id, routed_at = excluded.routed_at, "

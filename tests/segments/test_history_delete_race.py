@@ -111,3 +111,20 @@ def test_a_routing_write_after_a_deletion_writes_nothing_for_the_deleted_lead(se
     assert _history(gone.pk) == 0 and not LeadPlacement.objects.filter(lead_id=gone.pk).exists()
     assert RoutingDecision.objects.filter(lead=kept).count() == before + 1
     assert NurtureMembership.objects.filter(lead=kept, left_at__isnull=True).exists()
+
+
+def test_a_lead_placed_by_another_routing_between_reading_and_writing_is_updated(segments):
+    lead = factories.LeadFactory(qualification={"budget": "none"})  # never routed: no placement yet
+    with transaction.atomic(), connection.cursor() as cursor:
+        now = services.timezone.now()
+        moves = services._collect_moves(cursor, *services._targets_sql(Lead.objects.filter(pk=lead.pk), now), now=now)
+        other, errors = _in_thread(lambda: services.route_lead(lead_id=lead.pk))
+        other.join(timeout=10)
+        assert errors == [] and LeadPlacement.objects.filter(lead=lead).exists()
+        # The placement this write expected to insert exists now: it updates it instead, no error.
+        assert services._write_moves(cursor, moves, reason="rescore", job_id=None) == [lead.pk]
+    placement = LeadPlacement.objects.get(lead=lead)
+    assert (
+        placement.queue_id is not None
+        and NurtureMembership.objects.filter(lead=lead, left_at__isnull=True).count() == 1
+    )
