@@ -301,7 +301,7 @@ SCORING_CHUNK_SIZE = env.int("SCORING_CHUNK_SIZE", default=50000)
 ROUTING_CHUNK_SIZE = env.int("ROUTING_CHUNK_SIZE", default=50000)
 # Connections a bulk routing job works on (PostgreSQL): with 2, a chunk's reading (the segment
 # CASE) runs while the chunk before it writes; its writes still wait their turn. A 1,000,000-lead
-# reroute took 17 s in 2 lanes, 28-29 s in one (bench.segments_bench). 1: one chunk after another.
+# reroute took 17-18 s in 2 lanes, 28-29 s in one (bench.segments_bench). 1: one chunk after another.
 ROUTING_LANES = env.int("ROUTING_LANES", default=2)
 # Countries/regions a phone number without a country code is read in, when the
 # lead's company gives no country.
