@@ -127,13 +127,12 @@ def run_sweep_job(
     """
     if (apply_chunk is None) == (prepare_chunk is None):
         raise TypeError("run_sweep_job takes either apply_chunk or prepare_chunk")
-    if prepare_chunk is None:
-        assert apply_chunk is not None
+    if apply_chunk is not None:
+        one_phase = apply_chunk
 
-        def prepare(chunk: QuerySet[Lead], id_range: tuple[int, int]) -> ChunkWrite[J]:
-            return lambda job: apply_chunk(chunk, id_range, job)
+        def prepare_chunk(chunk: QuerySet[Lead], id_range: tuple[int, int]) -> ChunkWrite[J]:
+            return lambda job: one_phase(chunk, id_range, job)
 
-        prepare_chunk = prepare
     job = model.objects.get(pk=job_id)
     if job.state in (JobState.DONE, JobState.SUPERSEDED):
         return job
@@ -143,10 +142,9 @@ def run_sweep_job(
         )
     sweep = _Sweep(model, job.pk, chunk_size, counter, prepare_chunk, on_chunk)
     try:
-        if lanes > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
-            completed = sweep.run_in_lanes(lanes)
-        else:
-            completed = sweep.run()
+        # A second connection sees only committed rows, and SQLite has one writer: one lane there.
+        overlap = connection.vendor == "postgresql" and not connection.in_atomic_block
+        completed = sweep.run(lanes if overlap else 1)
     except (OperationalError, InterfaceError):
         # Connection lost, deadlock: the task retries and resumes from the cursor, so the
         # job stays RUNNING (the periodic resume also restarts stalled jobs).
@@ -184,24 +182,15 @@ class _Sweep(Generic[J]):
     ) -> None:
         self.model, self.job_id, self.chunk_size, self.counter = model, job_id, chunk_size, counter
         self.prepare_chunk, self.on_chunk = prepare_chunk, on_chunk
-        # Lanes: the index of the chunk whose turn it is to write, and whether the run stopped.
+        # The index of the chunk whose turn it is to write, and whether the run stopped.
         self._turn = threading.Condition()
         self._next = 0
         self._stopped = False
         self._error: BaseException | None = None
 
-    def run(self) -> bool:
-        """Chunks one at a time from the cursor; True when the cursor reached the end."""
-        while True:
-            job = self.model.objects.get(pk=self.job_id)
-            if job.state != JobState.RUNNING:
-                return False
-            if job.cursor >= job.max_lead_id:
-                return True
-            if not self._chunk(job.cursor, job.cursor + self.chunk_size, wait=lambda: None):
-                return False
-
-    def run_in_lanes(self, lanes: int) -> bool:
+    def run(self, lanes: int) -> bool:
+        """The chunks from the cursor, ``lanes`` connections taking them in turn (1: this one alone);
+        True when the last chunk committed."""
         job = self.model.objects.get(pk=self.job_id)
         if job.state != JobState.RUNNING:
             return False
@@ -223,7 +212,7 @@ class _Sweep(Generic[J]):
     def _lane(self, ranges: list[tuple[int, int]], lane: int, lanes: int, own_connection: bool) -> None:
         try:
             for index in range(lane, len(ranges), lanes):
-                if not self._chunk(*ranges[index], wait=lambda index=index: self._wait_turn(index)):
+                if not self._chunk(index, *ranges[index]):
                     self._stop()
                     return
                 with self._turn:
@@ -248,14 +237,14 @@ class _Sweep(Generic[J]):
                 self._error = error
             self._turn.notify_all()
 
-    def _chunk(self, lower: int, upper: int, *, wait: Callable[[], None]) -> bool:
-        """One chunk in one transaction; False when it was given back (the run ends there)."""
+    def _chunk(self, index: int, lower: int, upper: int) -> bool:
+        """Chunk ``index`` in one transaction; False when it was given back (the run ends there)."""
         try:
             with transaction.atomic():
                 chunk = Lead.objects.filter(id__gt=lower, id__lte=upper)
                 count = chunk.count()
                 write = self.prepare_chunk(chunk, (lower, upper))
-                wait()  # lanes: until the chunk before this one has committed
+                self._wait_turn(index)  # until the chunk before this one has committed
                 job = self.model.objects.get(pk=self.job_id)
                 if job.state != JobState.RUNNING or job.cursor != lower:
                     raise _GiveBack

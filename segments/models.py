@@ -253,9 +253,10 @@ CONFIG_REFERENCE = {"on_delete": models.SET_NULL, "null": True, "blank": True, "
 # A history row's lead (decisions, stage visits, queue stays), written for every lead a reroute moves:
 # no database constraint, whose checks at commit were about a ninth of a 1,000,000-lead reroute.
 # Deleting a lead still deletes its history (Django's CASCADE), and no row outlives its lead:
-# routing writes history only for leads whose placement the same statement wrote, and a lead's
-# deletion first locks its placement (segments.receivers.lock_placement_before_delete), so it
-# waits for a routing write in flight and deletes what that wrote.
+# routing writes history only for leads whose placement the same statement wrote, and Django
+# deletes a lead's placement before its history (LeadPlacement is defined first; a test pins
+# it), so a deletion waits for a routing write in flight on the placement's row lock and then
+# deletes the history that write committed.
 HISTORY_LEAD = {"on_delete": models.CASCADE, "db_constraint": False}
 
 

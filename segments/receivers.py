@@ -1,5 +1,4 @@
-"""Receivers: after a score change or a finished bulk rescore, enqueue routing (receivers only enqueue);
-before a lead is deleted, lock its placement."""
+"""Receivers: after a score change or a finished bulk rescore, enqueue routing (receivers only enqueue)."""
 
 from __future__ import annotations
 
@@ -43,16 +42,3 @@ def enqueue_status_webhooks(sender: Any, changes: tuple[tuple[Any, ...], ...], *
     from .webhooks import emit_status_changes
 
     emit_status_changes(changes=changes)
-
-
-def lock_placement_before_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """Before a lead's rows are deleted, lock its placement (history rows have no database constraint).
-
-    Django sends pre_delete before it deletes the lead's dependent rows, in the deleting
-    transaction. A routing write in flight holds this lock until it commits, so the history
-    it wrote is then visible to the deletes that follow; a routing write after this waits,
-    finds the placement gone and writes no history (see segments.models.HISTORY_LEAD).
-    """
-    from .models import LeadPlacement
-
-    list(LeadPlacement.objects.select_for_update().filter(lead_id=instance.pk).values_list("lead_id", flat=True))

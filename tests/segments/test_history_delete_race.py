@@ -2,8 +2,9 @@
 
 Decisions, queue stays and stage visits carry no database constraint to their lead
 (segments.models.HISTORY_LEAD), so these races are what keeps them from outliving it:
-a deletion waits for a routing write in flight and deletes what it wrote, and a routing
-write after a deletion writes nothing for the deleted lead.
+a deletion waits for a routing write in flight (Django deletes the placement, whose row the
+write holds, before the history) and deletes what it wrote, and a routing write after a
+deletion writes nothing for the deleted lead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import threading
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from leads.models import Lead, Qualification
 from segments import services
@@ -68,6 +71,15 @@ def _wait_until_blocked(thread):
     return False
 
 
+def test_deleting_a_lead_deletes_its_placement_before_its_history(segments):
+    lead = factories.LeadFactory()
+    with CaptureQueriesContext(connection) as queries:
+        Lead.objects.filter(pk=lead.pk).delete()
+    deletes = [q["sql"].split('"')[1] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    history = ("segments_stagevisit", "segments_nurturemembership", "segments_routingdecision")
+    assert all(deletes.index("segments_leadplacement") < deletes.index(table) for table in history), deletes
+
+
 def test_a_deletion_waits_for_the_routing_write_in_flight_and_deletes_its_history(segments):
     lead = factories.LeadFactory(qualification={"budget": "unknown"})
     services.route_lead(lead_id=lead.pk)  # placed in the pipeline: one decision, one visit
@@ -101,7 +113,7 @@ def test_a_routing_write_after_a_deletion_writes_nothing_for_the_deleted_lead(se
     # The routing write's moves were read while the lead still existed; the deletion commits
     # before the write (what a job's second lane, or a slow chunk, can meet).
     with transaction.atomic(), connection.cursor() as cursor:
-        now = services.timezone.now()
+        now = timezone.now()
         targets = services._targets_sql(Lead.objects.filter(pk__in=[gone.pk, kept.pk]), now)
         moves = services._collect_moves(cursor, *targets, now=now)
         deleter, errors = _in_thread(lambda: Lead.objects.filter(pk=gone.pk).delete())
@@ -116,7 +128,7 @@ def test_a_routing_write_after_a_deletion_writes_nothing_for_the_deleted_lead(se
 def test_a_lead_placed_by_another_routing_between_reading_and_writing_is_updated(segments):
     lead = factories.LeadFactory(qualification={"budget": "none"})  # never routed: no placement yet
     with transaction.atomic(), connection.cursor() as cursor:
-        now = services.timezone.now()
+        now = timezone.now()
         moves = services._collect_moves(cursor, *services._targets_sql(Lead.objects.filter(pk=lead.pk), now), now=now)
         other, errors = _in_thread(lambda: services.route_lead(lead_id=lead.pk))
         other.join(timeout=10)
